@@ -1,0 +1,165 @@
+/* main.c -- pmfuse: options, pool open, FUSE session, signals */
+#include <errno.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "fs.h"
+#include "ops.h"
+#include "parse.h"
+
+struct options {
+	const char *pool;
+	char *sync;
+	double timeout;
+	int no_writeback;
+	int ro;
+	int show_help;
+	int show_version;
+};
+
+#define OPT(t, p) { t, offsetof(struct options, p), 1 }
+static const struct fuse_opt option_spec[] = {
+	OPT("sync=%s", sync),
+	OPT("timeout=%lf", timeout),
+	OPT("no_writeback", no_writeback),
+	OPT("-h", show_help),
+	OPT("--help", show_help),
+	OPT("-V", show_version),
+	OPT("--version", show_version),
+	FUSE_OPT_KEY("ro", FUSE_OPT_KEY_KEEP),
+	FUSE_OPT_END
+};
+
+static int opt_proc(void *data, const char *arg, int key, struct fuse_args *outargs)
+{
+	struct options *o = data;
+
+	if (key == FUSE_OPT_KEY_NONOPT && !o->pool) {
+		o->pool = arg; /* the first positional argument; the second is the mount point */
+		return 0;
+	}
+	if (key == FUSE_OPT_KEY_OPT && strcmp(arg, "ro") == 0)
+		o->ro = 1;
+	return 1;
+}
+
+static void usage(const char *prog)
+{
+	printf("Usage: %s [options] POOL MOUNTPOINT\n"
+	       "Mount the pmfuse pool POOL (made by mkfs.pmfuse) on MOUNTPOINT.\n"
+	       "\n"
+	       "pmfuse options:\n"
+	       "    -o sync=fsync          when data is made durable (only 'fsync' so far:\n"
+	       "                           on fsync/fdatasync, and at unmount)\n"
+	       "    -o timeout=SECONDS     kernel cache timeout for names and attributes\n"
+	       "                           (default 86400: the daemon is the only writer)\n"
+	       "    -o no_writeback        do not use the kernel's writeback cache\n"
+	       "    -o ro                  mount read-only\n"
+	       "    -o allow_other         let other users in (needs user_allow_other in\n"
+	       "                           /etc/fuse.conf for non-root mounts)\n"
+	       "    default_permissions is always on: the kernel checks permissions.\n"
+	       "\n",
+	       prog);
+	fuse_cmdline_help();
+	fuse_lowlevel_help();
+}
+
+static int fail(const char *fmt, const char *arg)
+{
+	fprintf(stderr, "pmfuse: ");
+	fprintf(stderr, fmt, arg);
+	fputc('\n', stderr);
+	return 1;
+}
+
+int main(int argc, char *argv[])
+{
+	struct fuse_args args = FUSE_ARGS_INIT(argc, argv);
+	struct options o = { .timeout = 86400.0 };
+	struct fuse_cmdline_opts cl = { 0 };
+	struct fuse_loop_config *lc = NULL;
+	struct pm_mount mnt = { 0 };
+	struct fuse_session *se;
+	struct pm_info info;
+	char hs[32];
+	int ret = 1;
+
+	if (fuse_opt_parse(&args, &o, option_spec, opt_proc) != 0)
+		return 1;
+	if (o.show_help) {
+		usage(argv[0]);
+		return 0;
+	}
+	if (o.show_version) {
+		printf("pmfuse %s, libfuse %s\n", PMFUSE_VERSION, fuse_pkgversion());
+		return 0;
+	}
+	if (fuse_parse_cmdline(&args, &cl) != 0)
+		return 1;
+	if (!o.pool || !cl.mountpoint) {
+		fprintf(stderr, "Usage: %s [options] POOL MOUNTPOINT (see --help)\n", argv[0]);
+		goto out_args;
+	}
+	if (o.sync && strcmp(o.sync, "fsync") != 0) {
+		ret = fail("unsupported sync policy '%s' (this version supports 'fsync')", o.sync);
+		goto out_args;
+	}
+	if (!(o.timeout >= 0)) {
+		ret = fail("invalid timeout%s", "");
+		goto out_args;
+	}
+	fuse_opt_add_arg(&args, "-odefault_permissions");
+	fuse_opt_add_arg(&args, "-ofsname=pmfuse");
+	fuse_opt_add_arg(&args, "-osubtype=pmfuse");
+
+	if (pm_fs_open(o.pool, o.ro ? PM_FS_RDONLY : 0, &mnt.fs)) {
+		ret = fail("%s", pm_errmsg());
+		goto out_args;
+	}
+	mnt.timeout = o.timeout;
+	mnt.writeback = !o.no_writeback && !o.ro;
+	pm_fs_info(mnt.fs, &info);
+
+	se = fuse_session_new(&args, &pm_ops, sizeof(pm_ops), &mnt);
+	if (!se)
+		goto out_fs;
+	if (fuse_set_signal_handlers(se) != 0)
+		goto out_session;
+	if (fuse_session_mount(se, cl.mountpoint) != 0)
+		goto out_signals;
+	pm_format_size(info.pool_size, hs, sizeof(hs));
+	fprintf(stderr, "pmfuse: mounted %s on %s: %s, %lu inodes, granularity %s%s%s\n", o.pool,
+		cl.mountpoint, hs, (unsigned long)info.inode_count, info.granularity,
+		info.map_sync ? ", MAP_SYNC" : "", info.was_clean ? "" : ", recovered after unclean shutdown");
+	fflush(stderr);
+	fuse_daemonize(cl.foreground);
+
+	if (cl.singlethread) {
+		ret = fuse_session_loop(se);
+	} else {
+		lc = fuse_loop_cfg_create();
+		fuse_loop_cfg_set_clone_fd(lc, cl.clone_fd);
+		fuse_loop_cfg_set_max_threads(lc, cl.max_threads);
+		fuse_loop_cfg_set_idle_threads(lc, cl.max_idle_threads);
+		ret = fuse_session_loop_mt(se, lc);
+		fuse_loop_cfg_destroy(lc);
+	}
+	fuse_session_unmount(se);
+out_signals:
+	fuse_remove_signal_handlers(se);
+out_session:
+	fuse_session_destroy(se);
+out_fs:
+	pm_fs_close(&mnt.fs);
+	if (ret == 0)
+		fprintf(stderr, "pmfuse: unmounted %s; pool is clean\n", o.pool);
+	ret = ret ? 1 : 0;
+out_args:
+	free(cl.mountpoint);
+	free(o.sync);
+	fuse_opt_free_args(&args);
+	return ret;
+}

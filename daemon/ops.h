@@ -1,0 +1,20 @@
+/* ops.h -- the FUSE low-level operations of pmfuse */
+#ifndef PMFUSE_OPS_H
+#define PMFUSE_OPS_H
+
+#include <stdbool.h>
+
+#define FUSE_USE_VERSION 317
+#include <fuse_lowlevel.h>
+
+struct pm_fs;
+
+struct pm_mount {
+	struct pm_fs *fs;
+	double timeout;  /* entry and attribute cache timeout, seconds */
+	bool writeback;  /* kernel writeback cache */
+};
+
+extern const struct fuse_lowlevel_ops pm_ops;
+
+#endif

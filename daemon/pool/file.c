@@ -1,0 +1,293 @@
+/* file.c -- file contents and attributes: read, write, fsync, truncate,
+ * fallocate, lseek, setattr */
+#include <errno.h>
+#include <linux/falloc.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "fs.h"
+#include "fsi.h"
+
+#define READ_IOV_MAX 256
+static const uint8_t zeros[64 * 1024];
+
+static int get_live(struct pm_fs *fs, uint64_t ino, struct pm_ino **out)
+{
+	if (!pm_ino_valid(fs, ino) || pm_dinode(fs, ino)->mode == 0)
+		return -ENOENT;
+	*out = pm_ino_get(fs, ino);
+	return *out ? 0 : -ENOMEM;
+}
+
+static struct pm_time to_pm(struct timespec ts)
+{
+	return (struct pm_time){ .sec = ts.tv_sec, .nsec = (uint32_t)ts.tv_nsec };
+}
+
+/* kill_priv -- what a write, truncate or chown by an unprivileged caller
+ * does to a file: no setuid, no setgid (if group-executable), no caps */
+static void kill_priv(struct pm_fs *fs, struct pm_ino *pi)
+{
+	struct pm_dinode *di = pm_dinode(fs, pi->ino);
+
+	if (!S_ISREG(di->mode))
+		return;
+	di->mode &= ~(uint32_t)S_ISUID;
+	if (di->mode & S_IXGRP)
+		di->mode &= ~(uint32_t)S_ISGID;
+	pm_xattr_kill_priv(fs, pi);
+}
+
+int pm_fs_setattr(struct pm_fs *fs, uint64_t ino, const struct pm_setattr *sa, struct pm_attr *attr)
+{
+	struct pm_ino *pi;
+	struct pm_dinode *di;
+	struct pm_time now;
+	int ret;
+
+	if (fs->rdonly)
+		return -EROFS;
+	if ((ret = get_live(fs, ino, &pi)))
+		return ret;
+	di = pm_dinode(fs, ino);
+	pm_now(&now);
+	pthread_rwlock_wrlock(&pi->lock);
+	if (sa->valid & PM_SET_SIZE) {
+		if (S_ISDIR(di->mode))
+			ret = -EISDIR;
+		else if (!S_ISREG(di->mode))
+			ret = -EINVAL;
+		else if ((ret = pm_data_truncate(fs, pi, sa->size)) == 0)
+			di->mtime = now;
+	}
+	if (ret)
+		goto out;
+	if (sa->valid & PM_SET_KILL_PRIV)
+		kill_priv(fs, pi);
+	if (sa->valid & PM_SET_MODE)
+		di->mode = (di->mode & S_IFMT) | (sa->mode & 07777);
+	if (sa->valid & (PM_SET_UID | PM_SET_GID)) {
+		bool changed = ((sa->valid & PM_SET_UID) && sa->uid != di->uid) ||
+			       ((sa->valid & PM_SET_GID) && sa->gid != di->gid);
+		if (sa->valid & PM_SET_UID)
+			di->uid = sa->uid;
+		if (sa->valid & PM_SET_GID)
+			di->gid = sa->gid;
+		if (changed && !(sa->valid & PM_SET_MODE))
+			kill_priv(fs, pi);
+	}
+	if (sa->valid & PM_SET_ATIME)
+		di->atime = to_pm(sa->atime);
+	else if (sa->valid & PM_SET_ATIME_NOW)
+		di->atime = now;
+	if (sa->valid & PM_SET_MTIME)
+		di->mtime = to_pm(sa->mtime);
+	else if (sa->valid & PM_SET_MTIME_NOW)
+		di->mtime = now;
+	di->ctime = (sa->valid & PM_SET_CTIME) ? to_pm(sa->ctime) : now;
+	pm_sync_dirty(fs, pi, di, sizeof(*di));
+	pm_sync_inode(fs, pi);
+out:
+	if (ret == 0 && attr) {
+		pthread_rwlock_unlock(&pi->lock);
+		pm_ino_put(fs, pi);
+		return pm_fs_getattr(fs, ino, attr);
+	}
+	pthread_rwlock_unlock(&pi->lock);
+	pm_ino_put(fs, pi);
+	return ret;
+}
+
+struct iov_builder {
+	struct iovec iov[READ_IOV_MAX];
+	int cnt;
+};
+
+static void iov_add(struct iov_builder *b, const void *p, size_t len)
+{
+	if (b->cnt > 0 && (const uint8_t *)b->iov[b->cnt - 1].iov_base + b->iov[b->cnt - 1].iov_len == p &&
+	    p != zeros) {
+		b->iov[b->cnt - 1].iov_len += len;
+		return;
+	}
+	b->iov[b->cnt].iov_base = (void *)p;
+	b->iov[b->cnt].iov_len = len;
+	b->cnt++;
+}
+
+int pm_fs_read(struct pm_fs *fs, uint64_t ino, uint64_t off, size_t size, pm_read_fn fn, void *arg)
+{
+	struct iov_builder *b;
+	struct pm_ino *pi;
+	int ret;
+
+	if ((ret = get_live(fs, ino, &pi)))
+		return ret;
+	b = malloc(sizeof(*b));
+	if (!b) {
+		pm_ino_put(fs, pi);
+		return -ENOMEM;
+	}
+	b->cnt = 0;
+	pthread_rwlock_rdlock(&pi->lock);
+	if (S_ISDIR(pm_dinode(fs, ino)->mode)) {
+		ret = -EISDIR;
+		goto out;
+	}
+	uint64_t end = off + size < pi->size ? off + size : pi->size;
+	for (uint64_t pos = off; pos < end && b->cnt < READ_IOV_MAX - 1;) {
+		uint64_t lblk = pos >> PM_BLOCK_SHIFT, boff = pos & (PM_BLOCK_SIZE - 1), pblk, run, n;
+		uint64_t last = (end - 1) >> PM_BLOCK_SHIFT;
+
+		if ((ret = pm_data_map(fs, pi, lblk, last - lblk + 1, &pblk, &run)))
+			goto out;
+		n = (run << PM_BLOCK_SHIFT) - boff;
+		if (n > end - pos)
+			n = end - pos;
+		if (pblk) {
+			iov_add(b, (uint8_t *)pm_blk_ptr(fs, pblk) + boff, n);
+		} else {
+			if (n > sizeof(zeros))
+				n = sizeof(zeros);
+			iov_add(b, zeros, n);
+		}
+		pos += n;
+	}
+	ret = fn(arg, b->iov, b->cnt);
+out:
+	pthread_rwlock_unlock(&pi->lock);
+	pm_ino_put(fs, pi);
+	free(b);
+	return ret;
+}
+
+ssize_t pm_fs_write(struct pm_fs *fs, uint64_t ino, uint64_t off, const void *buf, size_t size,
+		    bool kill)
+{
+	struct pm_ino *pi;
+	struct pm_dinode *di;
+	ssize_t ret;
+	int r;
+
+	if (fs->rdonly)
+		return -EROFS;
+	if ((r = get_live(fs, ino, &pi)))
+		return r;
+	di = pm_dinode(fs, ino);
+	pthread_rwlock_wrlock(&pi->lock);
+	if (!S_ISREG(di->mode)) {
+		ret = -EINVAL;
+		goto out;
+	}
+	if (size > INT32_MAX)
+		size = INT32_MAX;
+	ret = pm_data_write(fs, pi, off, buf, size);
+	if (ret > 0) {
+		if (kill && (di->mode & (S_ISUID | S_ISGID))) {
+			kill_priv(fs, pi);
+			pm_persist(fs, di, sizeof(*di));
+		}
+		pm_inode_touch(fs, ino, true, true);
+		pm_sync_dirty(fs, pi, &di->mtime, 2 * sizeof(struct pm_time));
+	}
+out:
+	pthread_rwlock_unlock(&pi->lock);
+	pm_ino_put(fs, pi);
+	return ret;
+}
+
+int pm_fs_fsync(struct pm_fs *fs, uint64_t ino)
+{
+	struct pm_ino *pi;
+	int ret;
+
+	if (fs->rdonly)
+		return 0;
+	if ((ret = get_live(fs, ino, &pi)))
+		return ret;
+	pthread_rwlock_wrlock(&pi->lock);
+	pm_sync_inode(fs, pi);
+	pthread_rwlock_unlock(&pi->lock);
+	pm_ino_put(fs, pi);
+	return 0;
+}
+
+int pm_fs_fallocate(struct pm_fs *fs, uint64_t ino, int mode, uint64_t off, uint64_t len)
+{
+	struct pm_ino *pi;
+	int ret;
+
+	if (fs->rdonly)
+		return -EROFS;
+	if (mode & ~(FALLOC_FL_KEEP_SIZE | FALLOC_FL_PUNCH_HOLE))
+		return -EOPNOTSUPP;
+	if ((mode & FALLOC_FL_PUNCH_HOLE) && !(mode & FALLOC_FL_KEEP_SIZE))
+		return -EOPNOTSUPP;
+	if (len == 0)
+		return -EINVAL;
+	if (off + len > PM_MAX_FILE_SIZE || off + len < off)
+		return -EFBIG;
+	if ((ret = get_live(fs, ino, &pi)))
+		return ret;
+	pthread_rwlock_wrlock(&pi->lock);
+	if (!S_ISREG(pm_dinode(fs, ino)->mode)) {
+		ret = S_ISDIR(pm_dinode(fs, ino)->mode) ? -EISDIR : -ENODEV;
+	} else if (mode & FALLOC_FL_PUNCH_HOLE) {
+		ret = pm_data_punch(fs, pi, off, len);
+	} else {
+		ret = pm_data_allocate(fs, pi, off, len);
+		if (ret == 0 && !(mode & FALLOC_FL_KEEP_SIZE) && off + len > pi->size) {
+			pi->size = off + len;
+			pi->size_dirty = true;
+		}
+	}
+	if (ret == 0) {
+		pm_inode_touch(fs, ino, !(mode & FALLOC_FL_KEEP_SIZE) || (mode & FALLOC_FL_PUNCH_HOLE), true);
+		pm_sync_dirty(fs, pi, pm_dinode(fs, ino), sizeof(struct pm_dinode));
+	}
+	pm_sync_inode(fs, pi);
+	pthread_rwlock_unlock(&pi->lock);
+	pm_ino_put(fs, pi);
+	return ret;
+}
+
+int pm_fs_lseek(struct pm_fs *fs, uint64_t ino, uint64_t off, int whence, uint64_t *result)
+{
+	struct pm_ino *pi;
+	int ret;
+
+	if (whence != SEEK_DATA && whence != SEEK_HOLE)
+		return -EINVAL;
+	if ((ret = get_live(fs, ino, &pi)))
+		return ret;
+	pthread_rwlock_rdlock(&pi->lock);
+	uint64_t size = pi->size, pos = off;
+	if (off >= size) {
+		ret = -ENXIO;
+		goto out;
+	}
+	while (pos < size) {
+		uint64_t lblk = pos >> PM_BLOCK_SHIFT, pblk, run;
+		uint64_t left = ((size - 1) >> PM_BLOCK_SHIFT) - lblk + 1;
+
+		if ((ret = pm_data_map(fs, pi, lblk, left, &pblk, &run)))
+			goto out;
+		if ((pblk != 0) == (whence == SEEK_DATA))
+			break;
+		pos = (lblk + run) << PM_BLOCK_SHIFT;
+	}
+	if (pos >= size) {
+		if (whence == SEEK_DATA) {
+			ret = -ENXIO;
+			goto out;
+		}
+		pos = size;
+	}
+	*result = pos < off ? off : pos;
+out:
+	pthread_rwlock_unlock(&pi->lock);
+	pm_ino_put(fs, pi);
+	return ret;
+}

@@ -1,0 +1,185 @@
+/* fs.c -- opening a pool (validation, rebuild of volatile state, orphan
+ * cleanup), closing it cleanly, statfs and attributes */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include "fs.h"
+#include "fsi.h"
+#include "super.h"
+
+static uint64_t *state_word(struct pm_fs *fs)
+{
+	return (uint64_t *)(fs->base + PM_STATE_OFFSET);
+}
+
+static int mark_block(struct pm_fs *fs, uint64_t blk, void *arg)
+{
+	(void)arg;
+	return pm_alloc_mark(fs, blk, 1);
+}
+
+static bool valid_type(uint32_t mode)
+{
+	switch (mode & S_IFMT) {
+	case S_IFREG: case S_IFDIR: case S_IFLNK: case S_IFIFO:
+	case S_IFSOCK: case S_IFCHR: case S_IFBLK:
+		return true;
+	}
+	return false;
+}
+
+/* rebuild -- scan the inode table: claim the blocks of every live inode,
+ * free nameless ones (orphans of a crash or of open-unlinked files) */
+static int rebuild(struct pm_fs *fs, uint32_t *orphans)
+{
+	GArray *orph = g_array_new(FALSE, FALSE, sizeof(uint64_t));
+	int ret = 0;
+
+	for (uint64_t ino = 1; ino <= fs->sb.inode_count && !ret; ino++) {
+		struct pm_dinode *di = pm_dinode(fs, ino);
+
+		if (di->mode == 0)
+			continue;
+		if (!valid_type(di->mode)) {
+			ret = pm_err(EUCLEAN, "inode %lu has an invalid type (mode %o); run fsck.pmfuse",
+				     (unsigned long)ino, di->mode);
+			break;
+		}
+		if (di->nlink == 0 && ino != PM_ROOT_INO) {
+			g_array_append_val(orph, ino);
+			continue;
+		}
+		pm_alloc_inode_mark(fs, ino);
+		if ((ret = pm_data_walk(fs, di, mark_block, NULL)) || (ret = pm_xattr_check(fs, di)))
+			break;
+		if (di->xattr_block)
+			ret = pm_alloc_mark(fs, di->xattr_block, di->xattr_blocks);
+	}
+	if (!ret && !S_ISDIR(pm_dinode(fs, PM_ROOT_INO)->mode))
+		ret = pm_err(EUCLEAN, "the root inode is not a directory; run fsck.pmfuse");
+	/* Orphans' blocks were not claimed: clearing the inode frees them. */
+	for (guint i = 0; !ret && !fs->rdonly && i < orph->len; i++) {
+		struct pm_dinode *di = pm_dinode(fs, g_array_index(orph, uint64_t, i));
+		memset(di, 0, offsetof(struct pm_dinode, generation));
+		di->root = 0;
+		di->height = 0;
+		di->xattr_block = 0;
+		di->xattr_size = 0;
+		di->xattr_blocks = 0;
+		pm_persist(fs, di, sizeof(*di));
+	}
+	*orphans = orph->len;
+	g_array_free(orph, TRUE);
+	return ret;
+}
+
+struct pm_fs_priv {
+	struct pm_fs fs;
+	uint32_t orphans;
+	bool was_clean;
+};
+
+int pm_fs_open(const char *path, unsigned flags, struct pm_fs **out)
+{
+	struct pm_fs_priv *p = calloc(1, sizeof(*p));
+	struct pm_fs *fs = &p->fs;
+	int ret;
+
+	if (!p)
+		return pm_err(ENOMEM, "out of memory");
+	fs->rdonly = flags & PM_FS_RDONLY;
+	if ((ret = pm_media_open(path, fs->rdonly ? PM_MEDIA_RDONLY : 0, &fs->m)))
+		goto err_free;
+	fs->base = pm_media_base(fs->m);
+	if ((ret = pm_super_check(fs->base, pm_media_size(fs->m), &fs->sb)))
+		goto err_media;
+	if (fs->sb.ro_compat & ~PM_FEATURE_RO_COMPAT_SUPP && !fs->rdonly) {
+		ret = pm_err(EROFS, "pool uses unknown read-only-compatible features; mount it read-only");
+		goto err_media;
+	}
+	fs->itable = (struct pm_dinode *)pm_blk_ptr(fs, fs->sb.itable_start);
+	fs->icache = calloc(fs->sb.inode_count + 1, sizeof(*fs->icache));
+	if (!fs->icache) {
+		ret = pm_err(ENOMEM, "out of memory for the inode cache");
+		goto err_media;
+	}
+	if ((ret = pm_alloc_init(fs)))
+		goto err_icache;
+	if ((ret = rebuild(fs, &p->orphans)))
+		goto err_alloc;
+	pthread_rwlock_init(&fs->ns_lock, NULL);
+	pthread_mutex_init(&fs->dirload_lock, NULL);
+	pthread_mutex_init(&fs->icache_lock, NULL);
+	p->was_clean = *state_word(fs) == PM_STATE_CLEAN;
+	if (!fs->rdonly) {
+		*state_word(fs) = PM_STATE_DIRTY;
+		pm_persist(fs, state_word(fs), sizeof(uint64_t));
+	}
+	*out = fs;
+	return 0;
+
+err_alloc:
+	pm_alloc_fini(fs);
+err_icache:
+	free(fs->icache);
+err_media:
+	pm_media_delete(&fs->m);
+err_free:
+	free(p);
+	return ret;
+}
+
+void pm_fs_close(struct pm_fs **fsp)
+{
+	struct pm_fs *fs = *fsp;
+
+	if (!fs)
+		return;
+	/* the kernel's remaining references end with the mount */
+	for (uint64_t ino = 1; ino <= fs->sb.inode_count; ino++)
+		if (fs->icache[ino])
+			pm_inode_forget(fs, ino, UINT64_MAX);
+	if (!fs->rdonly) {
+		pm_media_drain(fs->m);
+		*state_word(fs) = PM_STATE_CLEAN;
+		pm_persist(fs, state_word(fs), sizeof(uint64_t));
+	}
+	pm_alloc_fini(fs);
+	free(fs->icache);
+	pm_media_delete(&fs->m);
+	pthread_rwlock_destroy(&fs->ns_lock);
+	pthread_mutex_destroy(&fs->dirload_lock);
+	pthread_mutex_destroy(&fs->icache_lock);
+	free(fs);
+	*fsp = NULL;
+}
+
+void pm_fs_info(struct pm_fs *fs, struct pm_info *info)
+{
+	struct pm_fs_priv *p = (struct pm_fs_priv *)fs;
+
+	memset(info, 0, sizeof(*info));
+	info->pool_size = fs->sb.pool_size;
+	info->data_blocks = fs->sb.data_blocks;
+	info->inode_count = fs->sb.inode_count;
+	info->granularity = pm_media_granularity(fs->m);
+	info->map_sync = pm_media_map_sync(fs->m);
+	info->was_clean = p->was_clean;
+	info->orphans = p->orphans;
+	pm_super_uuid_str(&fs->sb, info->uuid);
+}
+
+int pm_fs_statfs(struct pm_fs *fs, struct pm_statfs *st)
+{
+	pthread_mutex_lock(&fs->alloc_lock);
+	st->blocks = fs->sb.data_blocks;
+	st->bfree = fs->free_blocks;
+	st->files = fs->sb.inode_count;
+	st->ffree = fs->free_inodes;
+	pthread_mutex_unlock(&fs->alloc_lock);
+	st->bsize = PM_BLOCK_SIZE;
+	st->namemax = PM_NAME_MAX;
+	return 0;
+}

@@ -1,0 +1,139 @@
+/* fs.h -- the pmfuse engine's interface: a file system in a mapped pool.
+ *
+ * Used by the FUSE edge (daemon/ops.c) and the tools. No FUSE types here.
+ * Every function returns 0 (or a byte count) on success and -errno on
+ * failure, with the detail in pm_errmsg(). Inode numbers are the FUSE node
+ * ids: the root is 1.
+ *
+ * References: functions that hand an inode to the caller (lookup, the
+ * create family, pm_fs_ref) take one reference on it, which the caller
+ * returns with pm_fs_forget() (the kernel's lookup count, at the FUSE
+ * edge). An inode with no name is freed when its last reference goes.
+ *
+ * Durability: namespace changes, setattr, xattrs and truncation are durable
+ * when they return; file data written with pm_fs_write() is durable after
+ * pm_fs_fsync() of the file (or a clean pm_fs_close()).
+ */
+#ifndef PM_FS_H
+#define PM_FS_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+#include <sys/uio.h>
+#include <time.h>
+
+#include "err.h"
+
+#define PM_MAX_FILE_SIZE (1ull << 44) /* 16 TiB */
+
+struct pm_fs;
+
+struct pm_attr {
+	uint64_t ino;
+	uint64_t generation;
+	uint32_t mode;
+	uint32_t nlink;
+	uint32_t uid;
+	uint32_t gid;
+	uint64_t rdev;
+	uint64_t size;
+	uint64_t blocks; /* 512-byte units */
+	struct timespec atime, mtime, ctime;
+};
+
+struct pm_cred {
+	uint32_t uid;
+	uint32_t gid;
+};
+
+enum pm_set {
+	PM_SET_MODE = 1 << 0,
+	PM_SET_UID = 1 << 1,
+	PM_SET_GID = 1 << 2,
+	PM_SET_SIZE = 1 << 3,
+	PM_SET_ATIME = 1 << 4,
+	PM_SET_MTIME = 1 << 5,
+	PM_SET_ATIME_NOW = 1 << 6,
+	PM_SET_MTIME_NOW = 1 << 7,
+	PM_SET_CTIME = 1 << 8,
+	PM_SET_KILL_PRIV = 1 << 9, /* clear setuid/setgid and capabilities */
+};
+
+struct pm_setattr {
+	unsigned valid; /* enum pm_set */
+	uint32_t mode, uid, gid;
+	uint64_t size;
+	struct timespec atime, mtime, ctime;
+};
+
+struct pm_statfs {
+	uint64_t blocks, bfree, files, ffree;
+	uint32_t bsize, namemax;
+};
+
+struct pm_info {
+	uint64_t pool_size;
+	uint64_t data_blocks;
+	uint64_t inode_count;
+	const char *granularity; /* "PAGE", "CACHE_LINE", "BYTE" */
+	bool map_sync;
+	bool was_clean;          /* the pool had been unmounted cleanly */
+	char uuid[37];
+	uint32_t orphans;        /* nameless inodes freed at open */
+};
+
+enum pm_open_flags {
+	PM_FS_RDONLY = 1 << 0,
+};
+
+/* pm_fs_open -- map, validate and load a pool; marks it in use (dirty) */
+int pm_fs_open(const char *path, unsigned flags, struct pm_fs **out);
+/* pm_fs_close -- persist everything, mark the pool clean, unmap */
+void pm_fs_close(struct pm_fs **fs);
+void pm_fs_info(struct pm_fs *fs, struct pm_info *info);
+
+int pm_fs_getattr(struct pm_fs *fs, uint64_t ino, struct pm_attr *attr);
+int pm_fs_ref(struct pm_fs *fs, uint64_t ino, struct pm_attr *attr);
+void pm_fs_forget(struct pm_fs *fs, uint64_t ino, uint64_t n);
+int pm_fs_lookup(struct pm_fs *fs, uint64_t dir, const char *name, struct pm_attr *attr);
+int pm_fs_setattr(struct pm_fs *fs, uint64_t ino, const struct pm_setattr *sa, struct pm_attr *attr);
+
+/* pm_fs_mknod -- files, directories, FIFOs, sockets, device nodes */
+int pm_fs_mknod(struct pm_fs *fs, uint64_t dir, const char *name, uint32_t mode, uint64_t rdev,
+		const struct pm_cred *cred, struct pm_attr *attr);
+int pm_fs_symlink(struct pm_fs *fs, uint64_t dir, const char *name, const char *target,
+		  const struct pm_cred *cred, struct pm_attr *attr);
+int pm_fs_readlink(struct pm_fs *fs, uint64_t ino, char *buf, size_t size);
+int pm_fs_link(struct pm_fs *fs, uint64_t ino, uint64_t dir, const char *name, struct pm_attr *attr);
+int pm_fs_unlink(struct pm_fs *fs, uint64_t dir, const char *name);
+int pm_fs_rmdir(struct pm_fs *fs, uint64_t dir, const char *name);
+/* flags: RENAME_NOREPLACE, RENAME_EXCHANGE */
+int pm_fs_rename(struct pm_fs *fs, uint64_t dir, const char *name, uint64_t newdir,
+		 const char *newname, unsigned flags);
+
+/* pm_fs_readdir -- entries from offset off ("." is 0, ".." 1); fn returns
+ * non-zero to stop before the entry it was given */
+typedef int (*pm_dirent_fn)(void *arg, const char *name, uint64_t ino, uint32_t type, uint64_t next);
+int pm_fs_readdir(struct pm_fs *fs, uint64_t dir, uint64_t off, pm_dirent_fn fn, void *arg);
+
+/* pm_fs_read -- calls fn once with iovecs pointing into the pool (holes
+ * point to zeros), while the file cannot change */
+typedef int (*pm_read_fn)(void *arg, const struct iovec *iov, int cnt);
+int pm_fs_read(struct pm_fs *fs, uint64_t ino, uint64_t off, size_t size, pm_read_fn fn, void *arg);
+/* pm_fs_write -- copy into the pool; kill_priv clears setuid/setgid */
+ssize_t pm_fs_write(struct pm_fs *fs, uint64_t ino, uint64_t off, const void *buf, size_t size,
+		    bool kill_priv);
+int pm_fs_fsync(struct pm_fs *fs, uint64_t ino);
+int pm_fs_fallocate(struct pm_fs *fs, uint64_t ino, int mode, uint64_t off, uint64_t len);
+int pm_fs_lseek(struct pm_fs *fs, uint64_t ino, uint64_t off, int whence, uint64_t *result);
+int pm_fs_statfs(struct pm_fs *fs, struct pm_statfs *st);
+
+int pm_fs_getxattr(struct pm_fs *fs, uint64_t ino, const char *name, void *buf, size_t size);
+int pm_fs_setxattr(struct pm_fs *fs, uint64_t ino, const char *name, const void *value, size_t size,
+		   int flags);
+int pm_fs_listxattr(struct pm_fs *fs, uint64_t ino, char *buf, size_t size);
+int pm_fs_removexattr(struct pm_fs *fs, uint64_t ino, const char *name);
+
+#endif

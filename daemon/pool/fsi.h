@@ -1,0 +1,155 @@
+/* fsi.h -- the engine's internal state, shared by its modules (not by the
+ * FUSE edge or the tools, which use fs.h) */
+#ifndef PM_FSI_H
+#define PM_FSI_H
+
+#include <glib.h>
+#include <pthread.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "format.h"
+#include "media.h"
+
+struct pm_dir;
+
+/* DRAM state of an inode in use. Lock order: fs->ns_lock, then inode locks
+ * in ascending inode number, then fs->alloc_lock / fs->icache_lock. */
+struct pm_ino {
+	uint64_t ino;
+	pthread_rwlock_t lock;   /* tree, size, blocks, dirty ranges, xattrs */
+	uint64_t refs;           /* kernel lookups + engine references (icache_lock) */
+	uint64_t size;           /* current size; the dinode holds the durable one */
+	bool size_dirty;         /* size differs from the dinode's */
+	GArray *dirty;           /* struct pm_range of pool bytes not yet flushed */
+	struct pm_dir *dir;      /* directory index, built on first use */
+	uint64_t goal;           /* next physical block wanted (contiguity) */
+};
+
+struct pm_range {
+	uint64_t off;
+	uint64_t len;
+};
+
+struct pm_fs {
+	struct pm_media *m;
+	uint8_t *base;
+	struct pm_super sb;
+	struct pm_dinode *itable;
+	bool rdonly;
+
+	pthread_rwlock_t ns_lock;       /* the namespace: dirents, link counts */
+	pthread_mutex_t dirload_lock;   /* building a directory index */
+
+	pthread_mutex_t icache_lock;
+	struct pm_ino **icache;         /* inode_count + 1 slots */
+
+	pthread_mutex_t alloc_lock;
+	uint64_t *bmap;                 /* data blocks in use, bit per block */
+	uint64_t free_blocks;
+	uint64_t cursor;
+	uint64_t *imap;                 /* inodes in use */
+	uint64_t free_inodes;
+	uint64_t icursor;
+};
+
+static inline struct pm_dinode *pm_dinode(struct pm_fs *fs, uint64_t ino)
+{
+	return &fs->itable[ino - 1];
+}
+
+static inline bool pm_ino_valid(const struct pm_fs *fs, uint64_t ino)
+{
+	return ino >= 1 && ino <= fs->sb.inode_count;
+}
+
+static inline bool pm_blk_valid(const struct pm_fs *fs, uint64_t blk)
+{
+	return blk >= fs->sb.data_start && blk < fs->sb.data_start + fs->sb.data_blocks;
+}
+
+static inline void *pm_blk_ptr(struct pm_fs *fs, uint64_t blk)
+{
+	return fs->base + (blk << PM_BLOCK_SHIFT);
+}
+
+static inline uint64_t pm_off(struct pm_fs *fs, const void *p)
+{
+	return (uint64_t)((const uint8_t *)p - fs->base);
+}
+
+/* persist -- make a metadata range durable now */
+static inline void pm_persist(struct pm_fs *fs, const void *p, size_t len)
+{
+	pm_media_persist(fs->m, p, len);
+}
+
+/* alloc.c */
+int pm_alloc_init(struct pm_fs *fs);
+void pm_alloc_fini(struct pm_fs *fs);
+/* pm_alloc_blocks -- up to want contiguous blocks near goal; returns the
+ * count (> 0) and the first block in *start, or -ENOSPC */
+int64_t pm_alloc_blocks(struct pm_fs *fs, uint64_t goal, uint64_t want, uint64_t *start);
+void pm_alloc_free(struct pm_fs *fs, uint64_t start, uint64_t count);
+/* pm_alloc_contig -- exactly want contiguous blocks, or -ENOSPC */
+int pm_alloc_contig(struct pm_fs *fs, uint64_t want, uint64_t *start);
+/* pm_alloc_mark -- claim blocks found in use at mount; -EUCLEAN if owned twice */
+int pm_alloc_mark(struct pm_fs *fs, uint64_t start, uint64_t count);
+int pm_alloc_inode(struct pm_fs *fs, uint64_t *ino);
+void pm_alloc_inode_free(struct pm_fs *fs, uint64_t ino);
+void pm_alloc_inode_mark(struct pm_fs *fs, uint64_t ino);
+
+/* inode.c */
+struct pm_ino *pm_ino_get(struct pm_fs *fs, uint64_t ino);
+void pm_ino_put(struct pm_fs *fs, struct pm_ino *pi);
+void pm_ino_ref(struct pm_fs *fs, struct pm_ino *pi, uint64_t n);
+void pm_inode_forget(struct pm_fs *fs, uint64_t ino, uint64_t n);
+void pm_now(struct pm_time *t);
+void pm_inode_touch(struct pm_fs *fs, uint64_t ino, bool mtime, bool ctime);
+/* pm_inode_release -- free an inode's blocks, xattrs and number (nlink 0) */
+void pm_inode_release(struct pm_fs *fs, struct pm_ino *pi);
+
+/* data.c: callers hold pi->lock (write for changes) */
+int pm_data_block(struct pm_fs *fs, struct pm_ino *pi, uint64_t lblk, bool alloc, bool zero,
+		  uint8_t **out);
+int pm_data_write(struct pm_fs *fs, struct pm_ino *pi, uint64_t off, const void *buf, size_t len);
+int pm_data_truncate(struct pm_fs *fs, struct pm_ino *pi, uint64_t size);
+int pm_data_punch(struct pm_fs *fs, struct pm_ino *pi, uint64_t off, uint64_t len);
+int pm_data_allocate(struct pm_fs *fs, struct pm_ino *pi, uint64_t off, uint64_t len);
+/* pm_data_map -- physical block of lblk (0: hole) and how many following
+ * blocks continue the same run (contiguous blocks, or holes), at most max */
+int pm_data_map(struct pm_fs *fs, struct pm_ino *pi, uint64_t lblk, uint64_t max, uint64_t *pblk,
+		uint64_t *run);
+/* pm_data_walk -- call fn on every block of the tree (nodes and data) */
+int pm_data_walk(struct pm_fs *fs, const struct pm_dinode *di,
+		 int (*fn)(struct pm_fs *fs, uint64_t blk, void *arg), void *arg);
+
+/* sync.c: callers hold pi->lock */
+void pm_sync_dirty(struct pm_fs *fs, struct pm_ino *pi, const void *p, size_t len);
+/* pm_sync_inode -- persist pi's dirty ranges, then its size: durable on return */
+void pm_sync_inode(struct pm_fs *fs, struct pm_ino *pi);
+
+/* dir.c: callers hold fs->ns_lock (write for changes) */
+struct pm_dirent_ref {
+	uint64_t ino;
+	uint8_t type;
+	uint64_t pos;  /* slot position: (file block << 6) | slot */
+};
+int pm_dir_find(struct pm_fs *fs, struct pm_ino *dir, const char *name, struct pm_dirent_ref *out);
+int pm_dir_add(struct pm_fs *fs, struct pm_ino *dir, const char *name, uint64_t ino, uint8_t type);
+int pm_dir_remove(struct pm_fs *fs, struct pm_ino *dir, const char *name);
+int pm_dir_repoint(struct pm_fs *fs, struct pm_ino *dir, const char *name, uint64_t ino, uint8_t type);
+bool pm_dir_is_empty(struct pm_fs *fs, struct pm_ino *dir);
+void pm_dir_free(struct pm_dir *d);
+/* pm_dir_next -- the first entry at or after position pos; -ENOENT at the end */
+int pm_dir_next(struct pm_fs *fs, struct pm_ino *dir, uint64_t pos, struct pm_dirent_ref *out,
+		char name[PM_NAME_MAX + 1]);
+
+/* xattr.c: callers hold pi->lock */
+void pm_xattr_drop(struct pm_fs *fs, struct pm_ino *pi);
+/* pm_xattr_check -- validate an inode's xattr blob (bounds, records) */
+int pm_xattr_check(struct pm_fs *fs, const struct pm_dinode *di);
+/* pm_xattr_kill_priv -- drop security.capability (write/truncate/chown) */
+void pm_xattr_kill_priv(struct pm_fs *fs, struct pm_ino *pi);
+
+#endif

@@ -1,0 +1,122 @@
+/* inode.c -- the DRAM inode cache, reference counts, inode release */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "fsi.h"
+
+void pm_now(struct pm_time *t)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	t->sec = ts.tv_sec;
+	t->nsec = (uint32_t)ts.tv_nsec;
+	t->pad = 0;
+}
+
+struct pm_ino *pm_ino_get(struct pm_fs *fs, uint64_t ino)
+{
+	struct pm_ino *pi;
+
+	pthread_mutex_lock(&fs->icache_lock);
+	pi = fs->icache[ino];
+	if (!pi) {
+		pi = calloc(1, sizeof(*pi));
+		if (!pi) {
+			pthread_mutex_unlock(&fs->icache_lock);
+			return NULL;
+		}
+		pi->ino = ino;
+		pthread_rwlock_init(&pi->lock, NULL);
+		pi->size = pm_dinode(fs, ino)->size;
+		fs->icache[ino] = pi;
+	}
+	pi->refs++;
+	pthread_mutex_unlock(&fs->icache_lock);
+	return pi;
+}
+
+void pm_ino_ref(struct pm_fs *fs, struct pm_ino *pi, uint64_t n)
+{
+	pthread_mutex_lock(&fs->icache_lock);
+	pi->refs += n;
+	pthread_mutex_unlock(&fs->icache_lock);
+}
+
+/* finalize -- the last reference is gone: make the inode durable, or free
+ * it if no name is left. Runs under icache_lock so that a new pm_ino_get
+ * of the same number sees the final state. */
+static void finalize(struct pm_fs *fs, struct pm_ino *pi)
+{
+	struct pm_dinode *di = pm_dinode(fs, pi->ino);
+
+	fs->icache[pi->ino] = NULL;
+	if (!fs->rdonly) {
+		if (di->mode && di->nlink == 0)
+			pm_inode_release(fs, pi);
+		else
+			pm_sync_inode(fs, pi);
+	}
+	if (pi->dirty)
+		g_array_free(pi->dirty, TRUE);
+	pm_dir_free(pi->dir);
+	pthread_rwlock_destroy(&pi->lock);
+	free(pi);
+}
+
+void pm_ino_put(struct pm_fs *fs, struct pm_ino *pi)
+{
+	if (!pi)
+		return;
+	pthread_mutex_lock(&fs->icache_lock);
+	if (pi->refs > 0)
+		pi->refs--;
+	if (pi->refs == 0)
+		finalize(fs, pi);
+	pthread_mutex_unlock(&fs->icache_lock);
+}
+
+void pm_inode_forget(struct pm_fs *fs, uint64_t ino, uint64_t n)
+{
+	struct pm_ino *pi;
+
+	pthread_mutex_lock(&fs->icache_lock);
+	pi = fs->icache[ino];
+	if (pi) {
+		pi->refs = pi->refs > n ? pi->refs - n : 0;
+		if (pi->refs == 0)
+			finalize(fs, pi);
+	}
+	pthread_mutex_unlock(&fs->icache_lock);
+}
+
+void pm_inode_touch(struct pm_fs *fs, uint64_t ino, bool mtime, bool ctime)
+{
+	struct pm_dinode *di = pm_dinode(fs, ino);
+	struct pm_time now;
+
+	pm_now(&now);
+	if (mtime)
+		di->mtime = now;
+	if (ctime)
+		di->ctime = now;
+}
+
+void pm_inode_release(struct pm_fs *fs, struct pm_ino *pi)
+{
+	struct pm_dinode *di = pm_dinode(fs, pi->ino);
+
+	pm_xattr_drop(fs, pi);
+	pm_data_truncate(fs, pi, 0);
+	if (di->root) /* a tree that could not be freed is left to fsck */
+		return;
+	di->mode = 0;
+	di->nlink = 0;
+	di->height = 0;
+	di->size = 0;
+	di->blocks = 0;
+	pm_persist(fs, di, sizeof(*di));
+	pm_alloc_inode_free(fs, pi->ino);
+}

@@ -1,0 +1,161 @@
+/* media.c -- libpmem2 mapping of the pool and its persistence functions */
+#include <errno.h>
+#include <fcntl.h>
+#include <libpmem2.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/file.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "err.h"
+#include "media.h"
+
+struct pm_media {
+	int fd;
+	struct pmem2_source *src;
+	struct pmem2_map *map;
+	void *base;
+	size_t size;
+	enum pmem2_granularity gran;
+	bool map_sync;
+	pmem2_flush_fn flush;
+	pmem2_drain_fn drain;
+	pmem2_persist_fn persist;
+	pmem2_memcpy_fn memcpy_fn;
+	pmem2_memset_fn memset_fn;
+};
+
+static int lock_pool(int fd, const char *path, unsigned flags)
+{
+	if (flags & PM_MEDIA_NOLOCK)
+		return 0;
+	if (flock(fd, ((flags & PM_MEDIA_RDONLY) ? LOCK_SH : LOCK_EX) | LOCK_NB) == 0)
+		return 0;
+	if (errno == EWOULDBLOCK)
+		return pm_err(EBUSY, "%s is already mounted or in use (locked by another process)", path);
+	return pm_err(errno, "cannot lock %s: %s", path, strerror(errno));
+}
+
+int pm_media_open(const char *path, unsigned flags, struct pm_media **out)
+{
+	struct pm_media *m = calloc(1, sizeof(*m));
+	struct pmem2_config *cfg = NULL;
+	struct stat st;
+	int ret;
+
+	if (!m)
+		return pm_err(ENOMEM, "out of memory");
+	m->fd = open(path, ((flags & PM_MEDIA_RDONLY) ? O_RDONLY : O_RDWR) | O_CLOEXEC);
+	if (m->fd < 0) {
+		ret = pm_err(errno, "cannot open %s: %s", path, strerror(errno));
+		goto err_free;
+	}
+	if (fstat(m->fd, &st) < 0 || !(S_ISREG(st.st_mode) || S_ISCHR(st.st_mode))) {
+		ret = pm_err(EINVAL, "%s is neither a regular file nor a device-DAX node", path);
+		goto err_close;
+	}
+	ret = lock_pool(m->fd, path, flags);
+	if (ret)
+		goto err_close;
+	if (pmem2_source_from_fd(&m->src, m->fd)) {
+		ret = pm_err(EINVAL, "%s: %s", path, pmem2_errormsg());
+		goto err_close;
+	}
+	if (pmem2_source_size(m->src, &m->size)) {
+		ret = pm_err(EINVAL, "%s: %s", path, pmem2_errormsg());
+		goto err_source;
+	}
+	if (m->size == 0) {
+		ret = pm_err(EINVAL, "%s is empty: not a pmfuse pool (create one with mkfs.pmfuse)", path);
+		goto err_source;
+	}
+	if (pmem2_config_new(&cfg)) {
+		ret = pm_err(ENOMEM, "%s", pmem2_errormsg());
+		goto err_source;
+	}
+	/* PAGE accepts emulated pmem (msync); real pmem still gives CACHE_LINE
+	 * or BYTE, and MAP_SYNC where the file system offers it. */
+	pmem2_config_set_required_store_granularity(cfg, PMEM2_GRANULARITY_PAGE);
+	if (flags & PM_MEDIA_RDONLY)
+		pmem2_config_set_protection(cfg, PMEM2_PROT_READ);
+	if (pmem2_map_new(&m->map, cfg, m->src)) {
+		ret = pm_err(EIO, "cannot map %s: %s", path, pmem2_errormsg());
+		goto err_config;
+	}
+	pmem2_config_delete(&cfg);
+	m->base = pmem2_map_get_address(m->map);
+	m->size = pmem2_map_get_size(m->map);
+	m->gran = pmem2_map_get_store_granularity(m->map);
+	m->map_sync = m->gran != PMEM2_GRANULARITY_PAGE;
+	m->flush = pmem2_get_flush_fn(m->map);
+	m->drain = pmem2_get_drain_fn(m->map);
+	m->persist = pmem2_get_persist_fn(m->map);
+	m->memcpy_fn = pmem2_get_memcpy_fn(m->map);
+	m->memset_fn = pmem2_get_memset_fn(m->map);
+	*out = m;
+	return 0;
+
+err_config:
+	pmem2_config_delete(&cfg);
+err_source:
+	pmem2_source_delete(&m->src);
+err_close:
+	close(m->fd);
+err_free:
+	free(m);
+	return ret;
+}
+
+void pm_media_delete(struct pm_media **mp)
+{
+	struct pm_media *m = *mp;
+
+	if (!m)
+		return;
+	pmem2_map_delete(&m->map);
+	pmem2_source_delete(&m->src);
+	close(m->fd); /* drops the pool lock */
+	free(m);
+	*mp = NULL;
+}
+
+void *pm_media_base(const struct pm_media *m) { return m->base; }
+size_t pm_media_size(const struct pm_media *m) { return m->size; }
+bool pm_media_map_sync(const struct pm_media *m) { return m->map_sync; }
+
+const char *pm_media_granularity(const struct pm_media *m)
+{
+	switch (m->gran) {
+	case PMEM2_GRANULARITY_BYTE: return "BYTE";
+	case PMEM2_GRANULARITY_CACHE_LINE: return "CACHE_LINE";
+	default: return "PAGE";
+	}
+}
+
+void pm_media_flush(struct pm_media *m, const void *addr, size_t len)
+{
+	if (len)
+		m->flush(addr, len);
+}
+
+void pm_media_drain(struct pm_media *m)
+{
+	m->drain();
+}
+
+void pm_media_persist(struct pm_media *m, const void *addr, size_t len)
+{
+	if (len)
+		m->persist(addr, len);
+}
+
+void pm_media_copy(struct pm_media *m, void *dst, const void *src, size_t len)
+{
+	m->memcpy_fn(dst, src, len, PMEM2_F_MEM_NOFLUSH);
+}
+
+void pm_media_zero(struct pm_media *m, void *dst, size_t len)
+{
+	m->memset_fn(dst, 0, len, PMEM2_F_MEM_NOFLUSH);
+}

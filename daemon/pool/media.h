@@ -1,0 +1,40 @@
+/* media.h -- the persistence domain: the mapped pool and how bytes in it
+ * become durable (libpmem2 flush/drain/persist/memcpy). The only module
+ * that knows about libpmem2. */
+#ifndef PM_MEDIA_H
+#define PM_MEDIA_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+enum pm_media_flags {
+	PM_MEDIA_RDONLY = 1 << 0,  /* map read-only; shared lock only */
+	PM_MEDIA_NOLOCK = 1 << 1,  /* take no lock (tests) */
+};
+
+struct pm_media;
+
+/* pm_media_open -- open, lock (exclusive unless RDONLY) and map a pool
+ * file or device-DAX node. */
+int pm_media_open(const char *path, unsigned flags, struct pm_media **out);
+void pm_media_delete(struct pm_media **m);
+
+void *pm_media_base(const struct pm_media *m);
+size_t pm_media_size(const struct pm_media *m);
+/* "BYTE", "CACHE_LINE" or "PAGE": what libpmem2 reported for this mapping */
+const char *pm_media_granularity(const struct pm_media *m);
+bool pm_media_map_sync(const struct pm_media *m);
+
+/* flush -- start write-back of a range; durable only after pm_media_drain */
+void pm_media_flush(struct pm_media *m, const void *addr, size_t len);
+/* drain -- wait until every flushed range is durable */
+void pm_media_drain(struct pm_media *m);
+/* persist -- flush + drain: the range is durable on return */
+void pm_media_persist(struct pm_media *m, const void *addr, size_t len);
+/* copy -- copy into the pool without flushing (flushed later, by fsync) */
+void pm_media_copy(struct pm_media *m, void *dst, const void *src, size_t len);
+/* zero -- clear a range of the pool without flushing */
+void pm_media_zero(struct pm_media *m, void *dst, size_t len);
+
+#endif
