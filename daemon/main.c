@@ -154,8 +154,6 @@ out_session:
 	fuse_session_destroy(se);
 out_fs:
 	pm_fs_close(&mnt.fs);
-	if (ret == 0)
-		fprintf(stderr, "pmfuse: unmounted %s; pool is clean\n", o.pool);
 	ret = ret ? 1 : 0;
 out_args:
 	free(cl.mountpoint);

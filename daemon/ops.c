@@ -279,6 +279,10 @@ static void pm_op_write(fuse_req_t req, fuse_ino_t ino, const char *buf, size_t 
 	bool kill = !fi->writepage && fuse_req_ctx(req)->uid != 0;
 	ssize_t n = pm_fs_write(FS(req), ino, (uint64_t)off, buf, size, kill);
 
+	/* the kernel's writeback does not retry the rest of a short write:
+	 * report the error instead, so that fsync returns it */
+	if (n >= 0 && (size_t)n < size && fi->writepage)
+		n = -ENOSPC;
 	if (n < 0)
 		fuse_reply_err(req, (int)-n);
 	else

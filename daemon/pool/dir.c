@@ -235,6 +235,23 @@ int pm_dir_add(struct pm_fs *fs, struct pm_ino *dir, const char *name, uint64_t 
 	return 0;
 }
 
+/* release_block -- give an emptied directory block back to the pool: the
+ * directory shrinks when it is at the end, else it becomes a hole (which
+ * reads as a free block). Positions of other entries never move. */
+static int release_block(struct pm_fs *fs, struct pm_ino *dir, uint64_t b)
+{
+	struct pm_dir *d = dir->dir;
+
+	if (g_array_index(d->freecnt, guint8, b) != PM_DIRENT_PER_BLOCK)
+		return 0;
+	if (b + 1 < d->nblocks)
+		return pm_data_punch(fs, dir, b * PM_BLOCK_SIZE, PM_BLOCK_SIZE);
+	while (d->nblocks > 0 && g_array_index(d->freecnt, guint8, d->nblocks - 1) == PM_DIRENT_PER_BLOCK)
+		d->nblocks--;
+	g_array_set_size(d->freecnt, (guint)d->nblocks);
+	return pm_data_truncate(fs, dir, d->nblocks * PM_BLOCK_SIZE);
+}
+
 int pm_dir_remove(struct pm_fs *fs, struct pm_ino *dir, const char *name)
 {
 	struct pm_dirent_ref ref;
@@ -249,7 +266,7 @@ int pm_dir_remove(struct pm_fs *fs, struct pm_ino *dir, const char *name)
 	if ((ref.pos >> 6) < dir->dir->hint)
 		dir->dir->hint = ref.pos >> 6;
 	g_hash_table_remove(dir->dir->names, name);
-	return 0;
+	return release_block(fs, dir, ref.pos >> 6);
 }
 
 int pm_dir_repoint(struct pm_fs *fs, struct pm_ino *dir, const char *name, uint64_t ino, uint8_t type)
