@@ -1,6 +1,9 @@
 /* main.c -- pmfuse: options, pool open, FUSE session, signals */
 #include <errno.h>
+#include <stdarg.h>
 #include <stddef.h>
+#include <sys/stat.h>
+#include <syslog.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -67,6 +70,27 @@ static void usage(const char *prog)
 	fuse_lowlevel_help();
 }
 
+static bool daemonized;
+
+/* log_line -- libfuse's messages as pmfuse's: one "pmfuse: " prefix, to
+ * stderr in the foreground and to syslog once daemonized */
+static void log_line(enum fuse_log_level level, const char *fmt, va_list ap)
+{
+	char msg[1024];
+	const char *text = msg;
+	size_t n;
+
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	if (strncmp(text, "fuse: ", 6) == 0)
+		text += 6;
+	if (daemonized) {
+		syslog((int)level, "%s", text);
+		return;
+	}
+	n = strlen(text);
+	fprintf(stderr, "pmfuse: %s%s", text, n && text[n - 1] == '\n' ? "" : "\n");
+}
+
 static int fail(const char *fmt, const char *arg)
 {
 	fprintf(stderr, "pmfuse: ");
@@ -87,6 +111,7 @@ int main(int argc, char *argv[])
 	char hs[32];
 	int ret = 1;
 
+	fuse_set_log_func(log_line);
 	if (fuse_opt_parse(&args, &o, option_spec, opt_proc) != 0)
 		return 1;
 	if (o.show_help) {
@@ -101,6 +126,11 @@ int main(int argc, char *argv[])
 		return 1;
 	if (!o.pool || !cl.mountpoint) {
 		fprintf(stderr, "Usage: %s [options] POOL MOUNTPOINT (see --help)\n", argv[0]);
+		goto out_args;
+	}
+	struct stat mst;
+	if (stat(cl.mountpoint, &mst) != 0 || !S_ISDIR(mst.st_mode)) {
+		ret = fail("mount point %s does not exist or is not a directory", cl.mountpoint);
 		goto out_args;
 	}
 	if (o.sync && strcmp(o.sync, "fsync") != 0) {
@@ -135,7 +165,10 @@ int main(int argc, char *argv[])
 		cl.mountpoint, hs, (unsigned long)info.inode_count, info.granularity,
 		info.map_sync ? ", MAP_SYNC" : "", info.was_clean ? "" : ", recovered after unclean shutdown");
 	fflush(stderr);
+	if (!cl.foreground)
+		openlog("pmfuse", LOG_PID, LOG_DAEMON);
 	fuse_daemonize(cl.foreground);
+	daemonized = !cl.foreground;
 
 	if (cl.singlethread) {
 		ret = fuse_session_loop(se);
@@ -154,7 +187,8 @@ out_session:
 	fuse_session_destroy(se);
 out_fs:
 	pm_fs_close(&mnt.fs);
-	ret = ret ? 1 : 0;
+	/* the loop returns the number of the signal that ended it: a clean stop */
+	ret = ret < 0 ? 1 : 0;
 out_args:
 	free(cl.mountpoint);
 	free(o.sync);

@@ -3,7 +3,8 @@
   make_pool   factory: make_pool(size="256M", inodes=None) -> path of a fresh
               pool under /dev/shm, removed after the test; make_pool.path()
               gives a unique scratch path there (also removed)
-  pool        make_pool() with the defaults (256 MiB)
+  pool        make_pool() with the defaults (256 MiB), or with indirect
+              parametrization's dict as arguments
   mount       Mount(pool): the daemon in the foreground on a temporary
               directory; unmounted and checked (exit 0, no unexpected
               stderr) after the test
@@ -86,8 +87,10 @@ def _mount_guard(make_pool):
 
 
 @pytest.fixture
-def pool(make_pool):
-    return make_pool()
+def pool(make_pool, request):
+    """A fresh 256 MiB pool; @pytest.mark.parametrize("pool", [dict(size="1G")], indirect=True)
+    passes other make_pool() arguments."""
+    return make_pool(**getattr(request, "param", {}))
 
 
 @pytest.fixture

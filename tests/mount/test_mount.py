@@ -1,0 +1,276 @@
+"""test_mount.py -- the daemon as a mount: exclusivity, signals, mount(8), names,
+big directories, special files, locks."""
+
+import errno
+import fcntl
+import os
+import random
+import shlex
+import socket
+import stat
+import subprocess
+import sys
+import tempfile
+import textwrap
+import time
+
+import pytest
+
+from pmtest import (STOP_TIMEOUT, Mount, assert_errno, daemon_refuses, is_mounted, pmfuse_bin,
+                    read_file, run, write_file)
+
+
+def test_second_mount_of_a_pool_is_refused(mount):
+    write_file(mount.path("f"), b"first mount")
+    text = daemon_refuses(mount.pool)
+    assert any(k in text.lower() for k in ("already mounted", "locked")), text
+    # The first mount is unharmed.
+    assert read_file(mount.path("f")) == b"first mount"
+    write_file(mount.path("g"), b"still writable")
+    mount.remount()
+    assert read_file(mount.path("g")) == b"still writable"
+
+
+def test_mount_on_missing_directory_fails(pool):
+    missing = os.path.join(tempfile.gettempdir(), "pmfuse-no-such-dir-%d" % os.getpid())
+    daemon_refuses(pool, mountpoint=missing)
+    # The failed attempt released the pool.
+    with Mount(pool) as m:
+        assert os.listdir(m.dir) == []
+
+
+@pytest.mark.parametrize("how", ["fusermount", "sigterm", "sigint"])
+def test_clean_unmount(pool, how):
+    m = Mount(pool)
+    with m:
+        write_file(m.path("f"), b"persist me")
+        os.mkdir(m.path("d"))
+        m.stop(how)  # checks: exit status 0, unmounted, no unexpected stderr
+        assert not is_mounted(m.dir)
+        m.start()
+        assert read_file(m.path("f")) == b"persist me" and os.path.isdir(m.path("d"))
+
+
+def _pool_processes(pool):
+    """_pool_processes -- pids of processes (other than us) with pool on their command line."""
+    pids = []
+    for pid in os.listdir("/proc"):
+        if not pid.isdigit() or int(pid) == os.getpid():
+            continue
+        try:
+            with open(f"/proc/{pid}/cmdline", "rb") as f:
+                args = f.read().split(b"\0")
+        except OSError:
+            continue
+        if os.fsencode(pool) in args:
+            pids.append(int(pid))
+    return pids
+
+
+@pytest.mark.parametrize("via", ["fuse.pmfuse", "daemon#pool"])
+def test_mount_helper(pool, via):
+    """The fstab way: mount(8) -> mount.fuse3 -> `pmfuse POOL DIR -o OPTS`, which daemonizes.
+
+    mount(8) drops PATH from the environment (util-linux sanitize_env), so
+    mount.fuse3's shell finds `pmfuse` only in the default PATH.  For
+    `-t fuse.pmfuse` the test runs in a private mount namespace where a
+    directory holding `pmfuse` is bind-mounted over /usr/local/sbin; the
+    legacy form `-t fuse DAEMON#POOL` names the daemon by its full path."""
+    daemon = pmfuse_bin()
+    bindir = tempfile.mkdtemp(prefix="pmfuse-bin-")
+    mnt = tempfile.mkdtemp(prefix="pmfuse-mnt-")
+    q = shlex.quote
+    if via == "fuse.pmfuse":
+        mount_cmd = (f"mount --bind {q(bindir)} /usr/local/sbin\n"
+                     f"mount -t fuse.pmfuse -o allow_other {q(pool)} {q(mnt)}")
+    else:
+        mount_cmd = f"mount -t fuse -o allow_other {q(daemon + '#' + pool)} {q(mnt)}"
+    script = f"""
+set -e
+{mount_cmd}
+grep -F " {mnt} " /proc/self/mountinfo
+printf %s {q("hello from " + via)} > {q(mnt)}/via-helper
+cat {q(mnt)}/via-helper; echo
+fusermount3 -u {q(mnt)}
+if grep -qF " {mnt} " /proc/self/mountinfo; then echo "still mounted"; exit 1; fi
+"""
+    try:
+        os.symlink(daemon, os.path.join(bindir, "pmfuse"))  # whatever the build calls it
+        r = run(["unshare", "--mount", "--propagation", "private", "sh", "-c", script], timeout=60)
+        lines = r.stdout.splitlines()
+        assert len(lines) == 2, r.stdout
+        fields = lines[0].split()
+        sep = fields.index("-")
+        assert fields[sep + 1].startswith("fuse"), lines[0]
+        super_options = fields[sep + 3].split(",")
+        assert "allow_other" in super_options and "default_permissions" in super_options, lines[0]
+        assert lines[1] == "hello from " + via
+        deadline = time.monotonic() + STOP_TIMEOUT
+        while _pool_processes(pool) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert not _pool_processes(pool), "the daemonized pmfuse did not exit after unmount"
+    finally:
+        for pid in _pool_processes(pool):  # also ends the namespace and its mount
+            try:
+                os.kill(pid, 9)
+            except ProcessLookupError:
+                pass
+        if is_mounted(mnt):
+            subprocess.run(["fusermount3", "-u", "-z", mnt], capture_output=True)
+        if os.path.lexists(os.path.join(bindir, "pmfuse")):
+            os.unlink(os.path.join(bindir, "pmfuse"))
+        os.rmdir(bindir)
+        os.rmdir(mnt)
+    # The daemon let go of the pool, and the data is there.
+    with Mount(pool) as m:
+        assert read_file(m.path("via-helper")) == ("hello from " + via).encode()
+
+
+def test_name_length_limit(mount):
+    P = mount.path
+    n255, n256 = "n" * 255, "n" * 256
+    os.mkdir(P(n255))
+    write_file(P(n255, n255), b"deep")
+    os.symlink("target", P("l" * 255))
+    assert set(os.listdir(mount.dir)) == {n255, "l" * 255}
+    assert_errno(errno.ENAMETOOLONG, os.mkdir, P(n256))
+    assert_errno(errno.ENAMETOOLONG, os.open, P(n256), os.O_WRONLY | os.O_CREAT, 0o644)
+    assert_errno(errno.ENAMETOOLONG, os.symlink, "t", P(n256))
+    assert_errno(errno.ENAMETOOLONG, os.mknod, P(n256), stat.S_IFIFO | 0o644)
+    assert_errno(errno.ENAMETOOLONG, os.link, P(n255, n255), P(n256))
+    assert_errno(errno.ENAMETOOLONG, os.rename, P(n255, n255), P(n256))
+    assert_errno(errno.ENAMETOOLONG, os.stat, P(n256))
+    assert set(os.listdir(mount.dir)) == {n255, "l" * 255}
+    mount.remount()
+    assert read_file(P(n255, n255)) == b"deep"
+
+
+def test_hundred_thousand_entries(make_pool):
+    n = 100_000
+    with Mount(make_pool("512M", inodes=131072)) as m:
+        d = m.path("big")
+        os.mkdir(d)
+        flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL
+        for i in range(n):
+            os.close(os.open(os.path.join(d, f"file-{i:06d}"), flags, 0o644))
+        names = os.listdir(d)
+        assert len(names) == n and set(names) == {f"file-{i:06d}" for i in range(n)}
+        rng = random.Random(1)
+        sample = rng.sample(range(n), 1000)
+        inos = {}
+        for i in sample:
+            st = os.stat(os.path.join(d, f"file-{i:06d}"))
+            assert stat.S_ISREG(st.st_mode)
+            inos[i] = st.st_ino
+        assert len(set(inos.values())) == len(inos)
+        assert_errno(errno.ENOENT, os.stat, os.path.join(d, "file-100000"))
+        for i in sample[:500]:
+            os.unlink(os.path.join(d, f"file-{i:06d}"))
+        m.remount()
+        assert len(os.listdir(d)) == n - 500
+        for i in sample[500:]:
+            assert os.stat(os.path.join(d, f"file-{i:06d}")).st_ino == inos[i]
+        for i in sample[:500]:
+            assert not os.path.exists(os.path.join(d, f"file-{i:06d}"))
+
+
+def test_special_files(mount):
+    P = mount.path
+    umask = os.umask(0o022)
+    os.umask(umask)
+    os.mkfifo(P("fifo"), 0o644)
+    os.mknod(P("null"), stat.S_IFCHR | 0o666, os.makedev(1, 3))
+    os.mknod(P("loop"), stat.S_IFBLK | 0o660, os.makedev(7, 0))
+    os.mknod(P("fifo2"), stat.S_IFIFO | 0o600)
+    sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    try:
+        sock.bind(P("sock"))
+        sock.listen(1)
+        # The socket works through the mount: the kernel connects by inode.
+        with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as c:
+            c.connect(P("sock"))
+            conn, _ = sock.accept()
+            with conn:
+                c.sendall(b"ping")
+                assert conn.recv(4) == b"ping"
+    finally:
+        sock.close()
+    # A FIFO in the mount is a working FIFO.
+    fd = os.open(P("fifo"), os.O_RDWR | os.O_NONBLOCK)
+    try:
+        os.write(fd, b"through the fifo")
+        assert os.read(fd, 100) == b"through the fifo"
+    finally:
+        os.close(fd)
+
+    def check():
+        assert stat.S_ISFIFO(os.lstat(P("fifo")).st_mode)
+        assert stat.S_ISFIFO(os.lstat(P("fifo2")).st_mode)
+        assert stat.S_ISSOCK(os.lstat(P("sock")).st_mode)
+        st = os.lstat(P("null"))
+        assert stat.S_ISCHR(st.st_mode) and st.st_rdev == os.makedev(1, 3)
+        assert stat.S_IMODE(st.st_mode) == 0o666 & ~umask
+        st = os.lstat(P("loop"))
+        assert stat.S_ISBLK(st.st_mode) and st.st_rdev == os.makedev(7, 0)
+        for name in ("fifo", "sock", "null"):
+            assert os.lstat(P(name)).st_size == 0
+
+    check()
+    mount.remount()
+    check()
+
+
+LOCKER = r"""
+import fcntl, os, sys
+fd = os.open(sys.argv[1], os.O_RDWR)
+for kind in sys.argv[2:]:
+    try:
+        if kind == "flock":
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        else:  # lockf:START:LEN
+            _, start, length = kind.split(":")
+            fcntl.lockf(fd, fcntl.LOCK_EX | fcntl.LOCK_NB, int(length), int(start))
+        print("acquired")
+    except BlockingIOError:
+        print("blocked")
+"""
+
+
+def other_process_locks(path, *kinds):
+    r = run([sys.executable, "-c", LOCKER, path] + list(kinds), timeout=60)
+    return r.stdout.split()
+
+
+def test_flock_between_processes(mount):
+    p = mount.path("lockfile")
+    write_file(p, b"x" * 1000)
+    fd = os.open(p, os.O_RDWR)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        assert other_process_locks(p, "flock") == ["blocked"]
+        fcntl.flock(fd, fcntl.LOCK_UN)
+        assert other_process_locks(p, "flock") == ["acquired"]
+        fcntl.flock(fd, fcntl.LOCK_SH)
+        r = run([sys.executable, "-c", textwrap.dedent(f"""
+            import fcntl, os
+            fd = os.open({p!r}, os.O_RDONLY)
+            fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
+            print("shared ok")
+        """)], timeout=60)
+        assert r.stdout.strip() == "shared ok"
+    finally:
+        os.close(fd)
+
+
+def test_posix_locks_between_processes(mount):
+    p = mount.path("lockfile")
+    write_file(p, b"x" * 1000)
+    fd = os.open(p, os.O_RDWR)
+    try:
+        fcntl.lockf(fd, fcntl.LOCK_EX, 100, 0)  # bytes 0..99
+        assert other_process_locks(p, "lockf:0:100", "lockf:50:10", "lockf:200:100") == \
+            ["blocked", "blocked", "acquired"]
+        fcntl.lockf(fd, fcntl.LOCK_UN, 100, 0)
+        assert other_process_locks(p, "lockf:0:100") == ["acquired"]
+    finally:
+        os.close(fd)
