@@ -12,6 +12,7 @@
 #include "fs.h"
 #include "ops.h"
 #include "parse.h"
+#include "stop.h"
 
 struct options {
 	const char *pool;
@@ -24,6 +25,7 @@ struct options {
 };
 
 #define OPT(t, p) { t, offsetof(struct options, p), 1 }
+enum { KEY_RO = 1 };
 static const struct fuse_opt option_spec[] = {
 	OPT("sync=%s", sync),
 	OPT("timeout=%lf", timeout),
@@ -32,7 +34,7 @@ static const struct fuse_opt option_spec[] = {
 	OPT("--help", show_help),
 	OPT("-V", show_version),
 	OPT("--version", show_version),
-	FUSE_OPT_KEY("ro", FUSE_OPT_KEY_KEEP),
+	FUSE_OPT_KEY("ro", KEY_RO),
 	FUSE_OPT_END
 };
 
@@ -44,8 +46,8 @@ static int opt_proc(void *data, const char *arg, int key, struct fuse_args *outa
 		o->pool = arg; /* the first positional argument; the second is the mount point */
 		return 0;
 	}
-	if (key == FUSE_OPT_KEY_OPT && strcmp(arg, "ro") == 0)
-		o->ro = 1;
+	if (key == KEY_RO)
+		o->ro = 1; /* and kept, for the kernel */
 	return 1;
 }
 
@@ -156,10 +158,10 @@ int main(int argc, char *argv[])
 	se = fuse_session_new(&args, &pm_ops, sizeof(pm_ops), &mnt);
 	if (!se)
 		goto out_fs;
-	if (fuse_set_signal_handlers(se) != 0)
+	if (pm_stop_install() != 0)
 		goto out_session;
 	if (fuse_session_mount(se, cl.mountpoint) != 0)
-		goto out_signals;
+		goto out_session;
 	pm_format_size(info.pool_size, hs, sizeof(hs));
 	fprintf(stderr, "pmfuse: mounted %s on %s: %s, %lu inodes, granularity %s%s%s\n", o.pool,
 		cl.mountpoint, hs, (unsigned long)info.inode_count, info.granularity,
@@ -169,6 +171,8 @@ int main(int argc, char *argv[])
 		openlog("pmfuse", LOG_PID, LOG_DAEMON);
 	fuse_daemonize(cl.foreground);
 	daemonized = !cl.foreground;
+	if (pm_stop_start(se, cl.mountpoint) != 0)
+		fuse_session_exit(se);
 
 	if (cl.singlethread) {
 		ret = fuse_session_loop(se);
@@ -180,9 +184,8 @@ int main(int argc, char *argv[])
 		ret = fuse_session_loop_mt(se, lc);
 		fuse_loop_cfg_destroy(lc);
 	}
+	pm_stop_finish();
 	fuse_session_unmount(se);
-out_signals:
-	fuse_remove_signal_handlers(se);
 out_session:
 	fuse_session_destroy(se);
 out_fs:

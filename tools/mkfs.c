@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -47,6 +48,7 @@ static int die(const char *fmt, const char *a, const char *b)
 static uint64_t prepare(const char *path, uint64_t want, bool force)
 {
 	struct stat st;
+	bool existed = access(path, F_OK) == 0;
 	int fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
 	char buf[sizeof(struct pm_super)];
 	uint64_t size;
@@ -60,13 +62,19 @@ static uint64_t prepare(const char *path, uint64_t want, bool force)
 		die("%s is neither a regular file nor a device-DAX node%s", path, "");
 		goto fail;
 	}
+	/* a mounted pool is locked: refuse before changing anything */
+	if (flock(fd, LOCK_EX | LOCK_NB) < 0) {
+		die("%s is in use (mounted?): %s", path,
+		    errno == EWOULDBLOCK ? "locked by another process" : strerror(errno));
+		goto fail;
+	}
 	if (pread(fd, buf, sizeof(buf), 0) == (ssize_t)sizeof(buf) &&
 	    pm_super_looks_like_pool(buf, sizeof(buf)) && !force) {
 		die("%s already holds a pmfuse pool; use --force to overwrite it%s", path, "");
 		goto fail;
 	}
 	if (S_ISCHR(st.st_mode)) {
-		close(fd);
+		close(fd); /* drops the lock: pm_media_open takes its own */
 		return want ? want : 1; /* the mapping tells the size */
 	}
 	size = want ? want : (st.st_size ? (uint64_t)st.st_size : DEFAULT_SIZE);
@@ -89,6 +97,8 @@ static uint64_t prepare(const char *path, uint64_t want, bool force)
 	return size;
 fail:
 	close(fd);
+	if (!existed)
+		unlink(path); /* leave nothing behind */
 	return 0;
 }
 
@@ -129,6 +139,7 @@ int main(int argc, char **argv)
 		return 1;
 	}
 	const char *path = argv[optind];
+	bool existed = access(path, F_OK) == 0;
 	uint64_t prepared = prepare(path, size, force);
 	if (!prepared)
 		return 1;
@@ -138,6 +149,8 @@ int main(int argc, char **argv)
 		size = pm_media_size(m); /* a device-DAX node, or an existing file */
 	if (pm_super_layout(&sb, size, inodes) || pm_super_format(m, &sb, getuid(), getgid())) {
 		pm_media_delete(&m);
+		if (!existed)
+			unlink(path);
 		return die("%s%s", pm_errmsg(), "");
 	}
 	if (!quiet) {

@@ -1,0 +1,16 @@
+/* stop.h -- stopping the daemon on SIGTERM/SIGINT/SIGHUP without losing
+ * what the kernel still holds in its writeback cache */
+#ifndef PMFUSE_STOP_H
+#define PMFUSE_STOP_H
+
+struct fuse_session;
+
+/* pm_stop_install -- catch the stop signals (before the FUSE loop starts) */
+int pm_stop_install(void);
+/* pm_stop_start -- start the thread that handles them (after daemonizing):
+ * it syncs the mount while the loop still serves, then ends the loop */
+int pm_stop_start(struct fuse_session *se, const char *mountpoint);
+/* pm_stop_finish -- the loop has returned: end and join that thread */
+void pm_stop_finish(void);
+
+#endif
