@@ -171,7 +171,7 @@ int main(int argc, char *argv[])
 		openlog("pmfuse", LOG_PID, LOG_DAEMON);
 	fuse_daemonize(cl.foreground);
 	daemonized = !cl.foreground;
-	if (pm_stop_start(se, cl.mountpoint) != 0)
+	if (pm_stop_start(se, cl.mountpoint, &mnt) != 0)
 		fuse_session_exit(se);
 
 	if (cl.singlethread) {

@@ -49,6 +49,7 @@ static void fill_entry(fuse_req_t req, const struct pm_attr *a, struct fuse_entr
 /* reply_entry -- answer a request that hands the kernel a reference */
 static void reply_entry(fuse_req_t req, int ret, const struct pm_attr *a)
 {
+	struct pm_fs *fs = FS(req); /* req is gone once answered */
 	struct fuse_entry_param e;
 
 	if (ret) {
@@ -57,7 +58,7 @@ static void reply_entry(fuse_req_t req, int ret, const struct pm_attr *a)
 	}
 	fill_entry(req, a, &e);
 	if (fuse_reply_entry(req, &e))
-		pm_fs_forget(FS(req), a->ino, 1); /* interrupted: no reference */
+		pm_fs_forget(fs, a->ino, 1); /* interrupted: no reference */
 }
 
 static void reply_status(fuse_req_t req, int ret)
@@ -233,9 +234,10 @@ static void pm_op_create(fuse_req_t req, fuse_ino_t parent, const char *name, mo
 			 struct fuse_file_info *fi)
 {
 	struct pm_cred c = cred_of(req);
+	struct pm_fs *fs = FS(req);
 	struct fuse_entry_param e;
 	struct pm_attr a;
-	int ret = pm_fs_mknod(FS(req), parent, name, S_IFREG | (mode & 07777), 0, &c, &a);
+	int ret = pm_fs_mknod(fs, parent, name, S_IFREG | (mode & 07777), 0, &c, &a);
 
 	if (ret) {
 		fuse_reply_err(req, -ret);
@@ -245,7 +247,7 @@ static void pm_op_create(fuse_req_t req, fuse_ino_t parent, const char *name, mo
 	fi->noflush = 1;
 	fill_entry(req, &a, &e);
 	if (fuse_reply_create(req, &e, fi))
-		pm_fs_forget(FS(req), a.ino, 1);
+		pm_fs_forget(fs, a.ino, 1); /* interrupted: no reference */
 }
 
 struct read_ctx {
@@ -277,7 +279,11 @@ static void pm_op_write(fuse_req_t req, fuse_ino_t ino, const char *buf, size_t 
 	/* without the writeback cache, the kernel leaves clearing setuid and
 	 * setgid on write to us (FUSE_CAP_HANDLE_KILLPRIV_V2) */
 	bool kill = !fi->writepage && fuse_req_ctx(req)->uid != 0;
-	ssize_t n = pm_fs_write(FS(req), ino, (uint64_t)off, buf, size, kill);
+	struct pm_mount *mnt = MNT(req); /* req is gone once answered */
+	ssize_t n;
+
+	__atomic_add_fetch(&mnt->writes_begun, 1, __ATOMIC_SEQ_CST);
+	n = pm_fs_write(mnt->fs, ino, (uint64_t)off, buf, size, kill);
 
 	/* the kernel's writeback does not retry the rest of a short write:
 	 * report the error instead, so that fsync returns it */
@@ -287,6 +293,7 @@ static void pm_op_write(fuse_req_t req, fuse_ino_t ino, const char *buf, size_t 
 		fuse_reply_err(req, (int)-n);
 	else
 		fuse_reply_write(req, (size_t)n);
+	__atomic_add_fetch(&mnt->writes_done, 1, __ATOMIC_SEQ_CST);
 }
 
 static void pm_op_flush(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)

@@ -13,6 +13,9 @@ struct pm_mount {
 	struct pm_fs *fs;
 	double timeout;  /* entry and attribute cache timeout, seconds */
 	bool writeback;  /* kernel writeback cache */
+	/* writes begun and finished: how a stop knows the kernel's queue of
+	 * writeback requests has drained (stop.c) */
+	unsigned long writes_begun, writes_done;
 };
 
 extern const struct fuse_lowlevel_ops pm_ops;

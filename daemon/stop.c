@@ -1,6 +1,14 @@
 /* stop.c -- a stop signal first makes the kernel write back its dirty pages
  * (syncfs on the mount, answered by the still-running loop), and only then
- * ends the FUSE loop: data that fusermount3 -u would keep survives SIGTERM. */
+ * ends the FUSE loop: data that fusermount3 -u would keep survives SIGTERM.
+ *
+ * syncfs can return while writeback requests still wait in the kernel's
+ * queue. A statfs on the mount queues behind them; a round of syncfs +
+ * statfs during which no write began or ended, with none in progress,
+ * means the queue held no more writes. Requests being processed when the
+ * loop ends are finished: libfuse cancels workers only while they read. */
+#include <sys/statvfs.h>
+#include <sys/wait.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <pthread.h>
@@ -12,12 +20,14 @@
 #define FUSE_USE_VERSION 317
 #include <fuse_lowlevel.h>
 
+#include "ops.h"
 #include "stop.h"
 
 static int stop_pipe[2] = { -1, -1 };
 static pthread_t stopper, main_thread;
 static struct fuse_session *session;
 static const char *mnt;
+static struct pm_mount *mount_state;
 static volatile bool loop_done;
 
 static void on_stop_signal(int sig)
@@ -51,6 +61,24 @@ int pm_stop_install(void)
 	return sigaction(SIGPIPE, &sa, NULL) ? -errno : 0;
 }
 
+/* sync_from_child -- syncfs on the mount, from a child process: the kernel
+ * writes back nothing when the FUSE server itself asks (seen on Linux 6.18) */
+static void sync_from_child(int fd)
+{
+	pid_t pid = fork();
+	int status;
+
+	if (pid == 0) {
+		syncfs(fd);
+		_exit(0);
+	}
+	if (pid < 0)
+		syncfs(fd);
+	else
+		while (waitpid(pid, &status, 0) < 0 && errno == EINTR)
+			;
+}
+
 static void *stopper_main(void *arg)
 {
 	char c = 0;
@@ -61,10 +89,20 @@ static void *stopper_main(void *arg)
 	if (c == 0)
 		return NULL; /* the loop ended by itself (unmount) */
 	int fd = open(mnt, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	if (fd >= 0) {
-		syncfs(fd);
-		close(fd);
+	for (int round = 0; fd >= 0 && round < 100; round++) {
+		unsigned long b0 = __atomic_load_n(&mount_state->writes_begun, __ATOMIC_SEQ_CST);
+		unsigned long d0 = __atomic_load_n(&mount_state->writes_done, __ATOMIC_SEQ_CST);
+		struct statvfs st;
+
+		sync_from_child(fd);
+		fstatvfs(fd, &st);
+		unsigned long b1 = __atomic_load_n(&mount_state->writes_begun, __ATOMIC_SEQ_CST);
+		unsigned long d1 = __atomic_load_n(&mount_state->writes_done, __ATOMIC_SEQ_CST);
+		if (b1 == b0 && d1 == d0 && b1 == d1)
+			break;
 	}
+	if (fd >= 0)
+		close(fd);
 	fuse_session_exit(session);
 	/* the main thread may be about to sleep: knock until it has left */
 	while (!loop_done) {
@@ -74,9 +112,10 @@ static void *stopper_main(void *arg)
 	return NULL;
 }
 
-int pm_stop_start(struct fuse_session *se, const char *mountpoint)
+int pm_stop_start(struct fuse_session *se, const char *mountpoint, struct pm_mount *m)
 {
 	session = se;
+	mount_state = m;
 	mnt = mountpoint;
 	main_thread = pthread_self();
 	return -pthread_create(&stopper, NULL, stopper_main, NULL);

@@ -4,12 +4,13 @@
 #define PMFUSE_STOP_H
 
 struct fuse_session;
+struct pm_mount;
 
 /* pm_stop_install -- catch the stop signals (before the FUSE loop starts) */
 int pm_stop_install(void);
 /* pm_stop_start -- start the thread that handles them (after daemonizing):
  * it syncs the mount while the loop still serves, then ends the loop */
-int pm_stop_start(struct fuse_session *se, const char *mountpoint);
+int pm_stop_start(struct fuse_session *se, const char *mountpoint, struct pm_mount *mnt);
 /* pm_stop_finish -- the loop has returned: end and join that thread */
 void pm_stop_finish(void);
 

@@ -205,6 +205,8 @@ int pm_data_write(struct pm_fs *fs, struct pm_ino *pi, uint64_t off, const void 
 	size_t done = 0;
 	int ret = 0;
 
+	if (len == 0)
+		return 0;
 	if (off >= PM_MAX_FILE_SIZE)
 		return -EFBIG;
 	if (len > PM_MAX_FILE_SIZE - off)

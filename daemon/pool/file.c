@@ -10,7 +10,6 @@
 #include "fs.h"
 #include "fsi.h"
 
-#define READ_IOV_MAX 256
 static const uint8_t zeros[64 * 1024];
 
 static int get_live(struct pm_fs *fs, uint64_t ino, struct pm_ino **out)
@@ -26,17 +25,20 @@ static struct pm_time to_pm(struct timespec ts)
 	return (struct pm_time){ .sec = ts.tv_sec, .nsec = (uint32_t)ts.tv_nsec };
 }
 
-/* kill_priv -- what a write, truncate or chown by an unprivileged caller
- * does to a file: no setuid, no setgid (if group-executable), no caps */
-static void kill_priv(struct pm_fs *fs, struct pm_ino *pi)
+/* kill_priv -- what FUSE_CAP_HANDLE_KILLPRIV_V2 asks of us on write,
+ * truncate and chown: file capabilities always go; setuid, and setgid if
+ * group-executable, go when suidgid (the caller lacks CAP_FSETID) */
+static void kill_priv(struct pm_fs *fs, struct pm_ino *pi, bool suidgid)
 {
 	struct pm_dinode *di = pm_dinode(fs, pi->ino);
 
 	if (!S_ISREG(di->mode))
 		return;
-	di->mode &= ~(uint32_t)S_ISUID;
-	if (di->mode & S_IXGRP)
-		di->mode &= ~(uint32_t)S_ISGID;
+	if (suidgid) {
+		di->mode &= ~(uint32_t)S_ISUID;
+		if (di->mode & S_IXGRP)
+			di->mode &= ~(uint32_t)S_ISGID;
+	}
 	pm_xattr_kill_priv(fs, pi);
 }
 
@@ -64,8 +66,8 @@ int pm_fs_setattr(struct pm_fs *fs, uint64_t ino, const struct pm_setattr *sa, s
 	}
 	if (ret)
 		goto out;
-	if (sa->valid & PM_SET_KILL_PRIV)
-		kill_priv(fs, pi);
+	if (sa->valid & (PM_SET_KILL_PRIV | PM_SET_SIZE))
+		kill_priv(fs, pi, sa->valid & PM_SET_KILL_PRIV);
 	if (sa->valid & PM_SET_MODE)
 		di->mode = (di->mode & S_IFMT) | (sa->mode & 07777);
 	if (sa->valid & (PM_SET_UID | PM_SET_GID)) {
@@ -76,7 +78,7 @@ int pm_fs_setattr(struct pm_fs *fs, uint64_t ino, const struct pm_setattr *sa, s
 		if (sa->valid & PM_SET_GID)
 			di->gid = sa->gid;
 		if (changed && !(sa->valid & PM_SET_MODE))
-			kill_priv(fs, pi);
+			kill_priv(fs, pi, true);
 	}
 	if (sa->valid & PM_SET_ATIME)
 		di->atime = to_pm(sa->atime);
@@ -101,8 +103,8 @@ out:
 }
 
 struct iov_builder {
-	struct iovec iov[READ_IOV_MAX];
-	int cnt;
+	int cnt, max;
+	struct iovec iov[];
 };
 
 static void iov_add(struct iov_builder *b, const void *p, size_t len)
@@ -125,19 +127,22 @@ int pm_fs_read(struct pm_fs *fs, uint64_t ino, uint64_t off, size_t size, pm_rea
 
 	if ((ret = get_live(fs, ino, &pi)))
 		return ret;
-	b = malloc(sizeof(*b));
+	/* worst case: every block elsewhere, holes in 64 KiB pieces */
+	size_t max = size / PM_BLOCK_SIZE + 2;
+	b = malloc(sizeof(*b) + max * sizeof(struct iovec));
 	if (!b) {
 		pm_ino_put(fs, pi);
 		return -ENOMEM;
 	}
 	b->cnt = 0;
+	b->max = (int)max;
 	pthread_rwlock_rdlock(&pi->lock);
 	if (S_ISDIR(pm_dinode(fs, ino)->mode)) {
 		ret = -EISDIR;
 		goto out;
 	}
 	uint64_t end = off + size < pi->size ? off + size : pi->size;
-	for (uint64_t pos = off; pos < end && b->cnt < READ_IOV_MAX - 1;) {
+	for (uint64_t pos = off; pos < end && b->cnt < b->max;) {
 		uint64_t lblk = pos >> PM_BLOCK_SHIFT, boff = pos & (PM_BLOCK_SIZE - 1), pblk, run, n;
 		uint64_t last = (end - 1) >> PM_BLOCK_SHIFT;
 
@@ -185,10 +190,10 @@ ssize_t pm_fs_write(struct pm_fs *fs, uint64_t ino, uint64_t off, const void *bu
 		size = INT32_MAX;
 	ret = pm_data_write(fs, pi, off, buf, size);
 	if (ret > 0) {
-		if (kill && (di->mode & (S_ISUID | S_ISGID))) {
-			kill_priv(fs, pi);
+		uint32_t mode = di->mode;
+		kill_priv(fs, pi, kill);
+		if (di->mode != mode)
 			pm_persist(fs, di, sizeof(*di));
-		}
 		pm_inode_touch(fs, ino, true, true);
 		pm_sync_dirty(fs, pi, &di->mtime, 2 * sizeof(struct pm_time));
 	}

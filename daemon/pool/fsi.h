@@ -24,6 +24,7 @@ struct pm_ino {
 	GArray *dirty;           /* struct pm_range of pool bytes not yet flushed */
 	struct pm_dir *dir;      /* directory index, built on first use */
 	uint64_t goal;           /* next physical block wanted (contiguity) */
+	bool no_caps;            /* known to have no security.capability */
 };
 
 struct pm_range {

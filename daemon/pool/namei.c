@@ -44,6 +44,7 @@ static int get_dir(struct pm_fs *fs, uint64_t ino, struct pm_ino **out)
 
 	if (ret == 0 && !S_ISDIR(pm_dinode(fs, ino)->mode)) {
 		pm_ino_put(fs, *out);
+		*out = NULL;
 		return -ENOTDIR;
 	}
 	return ret;

@@ -37,11 +37,11 @@ int pm_super_layout(struct pm_super *sb, uint64_t size, uint64_t inodes)
 			      PM_MIN_POOL_SIZE >> 20);
 	if (inodes == 0)
 		inodes = size / 8192;
+	if (inodes > UINT32_MAX - per_block)
+		return pm_err(EINVAL, "at most %u inodes are supported", (unsigned)(UINT32_MAX - per_block));
 	inodes = (inodes + per_block - 1) / per_block * per_block;
 	if (inodes < per_block)
 		inodes = per_block;
-	if (inodes > UINT32_MAX)
-		return pm_err(EINVAL, "at most %u inodes are supported", UINT32_MAX);
 
 	memset(sb, 0, sizeof(*sb));
 	memcpy(sb->magic, PM_MAGIC, sizeof(sb->magic));
@@ -140,7 +140,7 @@ int pm_super_check(const void *base, size_t size, struct pm_super *out)
 		return pm_err(EPROTO, "pool uses unknown incompatible features 0x%llx",
 			      (unsigned long long)(sb->incompat & ~PM_FEATURE_INCOMPAT_SUPP));
 	if (sb->block_size != PM_BLOCK_SIZE || sb->inode_size != PM_INODE_SIZE)
-		return pm_err(EUCLEAN, "superblock: unsupported block size %u or inode size %u",
+		return pm_err(EUCLEAN, "superblock: unsupported block size %u or inode size %u; " FSCK_HINT,
 			      sb->block_size, sb->inode_size);
 	if (sb->pool_size != sb->total_blocks * PM_BLOCK_SIZE)
 		return pm_err(EUCLEAN, "superblock: pool size and block count disagree; " FSCK_HINT);
@@ -154,7 +154,7 @@ int pm_super_check(const void *base, size_t size, struct pm_super *out)
 				sb->itable_start + sb->itable_blocks)))
 		return ret;
 	if (sb->inode_count == 0 || sb->inode_count > sb->itable_blocks * (PM_BLOCK_SIZE / PM_INODE_SIZE))
-		return pm_err(EUCLEAN, "superblock: inode count %" PRIu64 " does not fit the inode table",
+		return pm_err(EUCLEAN, "superblock: inode count %" PRIu64 " does not fit the inode table; " FSCK_HINT,
 			      sb->inode_count);
 	memcpy(out, sb, sizeof(*out));
 	return 0;

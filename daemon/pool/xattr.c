@@ -83,6 +83,15 @@ static int find(struct pm_fs *fs, struct pm_ino *pi, const char *name, struct re
 	return ret < 0 ? ret : -ENODATA;
 }
 
+/* live -- the inode, referenced, if its number names a live inode */
+static int live(struct pm_fs *fs, uint64_t ino, struct pm_ino **out)
+{
+	if (!pm_ino_valid(fs, ino) || pm_dinode(fs, ino)->mode == 0)
+		return -ENOENT;
+	*out = pm_ino_get(fs, ino);
+	return *out ? 0 : -ENOMEM;
+}
+
 static bool known_namespace(const char *name)
 {
 	return strncmp(name, "user.", 5) == 0 || strncmp(name, "trusted.", 8) == 0 ||
@@ -91,12 +100,12 @@ static bool known_namespace(const char *name)
 
 int pm_fs_getxattr(struct pm_fs *fs, uint64_t ino, const char *name, void *buf, size_t size)
 {
-	struct pm_ino *pi = pm_ino_get(fs, ino);
+	struct pm_ino *pi;
 	struct rec r;
-	int ret;
+	int ret = live(fs, ino, &pi);
 
-	if (!pi)
-		return -ENOMEM;
+	if (ret)
+		return ret;
 	pthread_rwlock_rdlock(&pi->lock);
 	ret = find(fs, pi, name, &r);
 	if (ret == 0) {
@@ -116,14 +125,14 @@ int pm_fs_getxattr(struct pm_fs *fs, uint64_t ino, const char *name, void *buf, 
 
 int pm_fs_listxattr(struct pm_fs *fs, uint64_t ino, char *buf, size_t size)
 {
-	struct pm_ino *pi = pm_ino_get(fs, ino);
+	struct pm_ino *pi;
 	struct pm_dinode *di;
 	struct rec r = { 0 };
 	size_t need = 0;
-	int ret;
+	int ret = live(fs, ino, &pi);
 
-	if (!pi)
-		return -ENOMEM;
+	if (ret)
+		return ret;
 	pthread_rwlock_rdlock(&pi->lock);
 	di = pm_dinode(fs, ino);
 	if ((ret = pm_xattr_check(fs, di)) == 0) {
@@ -211,9 +220,10 @@ int pm_fs_setxattr(struct pm_fs *fs, uint64_t ino, const char *name, const void 
 		return -EOPNOTSUPP;
 	if (fs->rdonly)
 		return -EROFS;
-	if (!(pi = pm_ino_get(fs, ino)))
-		return -ENOMEM;
+	if ((ret = live(fs, ino, &pi)))
+		return ret;
 	pthread_rwlock_wrlock(&pi->lock);
+	pi->no_caps = false;
 	ret = find(fs, pi, name, &r);
 	if (ret == 0 && (flags & XATTR_CREATE))
 		ret = -EEXIST;
@@ -234,8 +244,8 @@ int pm_fs_removexattr(struct pm_fs *fs, uint64_t ino, const char *name)
 
 	if (fs->rdonly)
 		return -EROFS;
-	if (!(pi = pm_ino_get(fs, ino)))
-		return -ENOMEM;
+	if ((ret = live(fs, ino, &pi)))
+		return ret;
 	pthread_rwlock_wrlock(&pi->lock);
 	ret = find(fs, pi, name, &r);
 	if (ret == 0)
@@ -249,8 +259,11 @@ void pm_xattr_kill_priv(struct pm_fs *fs, struct pm_ino *pi)
 {
 	struct rec r;
 
-	if (pm_dinode(fs, pi->ino)->xattr_block && find(fs, pi, "security.capability", &r) == 0)
+	if (pi->no_caps || !pm_dinode(fs, pi->ino)->xattr_block)
+		return;
+	if (find(fs, pi, "security.capability", &r) == 0)
 		replace(fs, pi, &r, NULL, NULL, 0);
+	pi->no_caps = true; /* until the next setxattr: keeps writes cheap */
 }
 
 void pm_xattr_drop(struct pm_fs *fs, struct pm_ino *pi)

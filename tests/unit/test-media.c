@@ -1,0 +1,189 @@
+/* test-media.c -- the persistence domain: mapping, locking, persisting */
+#include <errno.h>
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "media.h"
+#include "unit.h"
+
+#define SIZE (8 * UNIT_MiB)
+
+static void test_open_map(void)
+{
+	g_autofree char *path = unit_pool_file(SIZE);
+	struct pm_media *m = NULL;
+	const char *g;
+	uint8_t *base;
+
+	g_assert_cmpint(pm_media_open(path, 0, &m), ==, 0);
+	g_assert_nonnull(m);
+	base = pm_media_base(m);
+	g_assert_nonnull(base);
+	g_assert_cmpuint(pm_media_size(m), ==, SIZE);
+	g = pm_media_granularity(m);
+	g_assert_nonnull(g);
+	g_assert_true(g_str_equal(g, "PAGE") || g_str_equal(g, "CACHE_LINE") || g_str_equal(g, "BYTE"));
+	/* MAP_SYNC (real pmem) is what gives better than page granularity */
+	g_assert_cmpint(pm_media_map_sync(m), ==, !g_str_equal(g, "PAGE"));
+	g_test_message("granularity of a /dev/shm pool: %s", g);
+	/* the whole mapping is readable and writable */
+	g_assert_cmpuint(base[0], ==, 0);
+	g_assert_cmpuint(base[SIZE - 1], ==, 0);
+	base[SIZE - 1] = 0x5a;
+	pm_media_persist(m, base + SIZE - 1, 1);
+	pm_media_delete(&m);
+	g_assert_null(m);
+	pm_media_delete(&m); /* a second delete is harmless */
+}
+
+static void test_persist_reaches_file(void)
+{
+	g_autofree char *path = unit_pool_file(SIZE);
+	struct pm_media *m = NULL;
+	uint8_t buf[8192], back[8192];
+	uint8_t *base;
+	int fd;
+
+	g_assert_cmpint(pm_media_open(path, 0, &m), ==, 0);
+	base = pm_media_base(m);
+	unit_pattern(buf, 0, sizeof(buf), 7);
+	pm_media_copy(m, base + 100000, buf, sizeof(buf));
+	pm_media_persist(m, base + 100000, sizeof(buf));
+	memset(base + 300000, 0xab, 5000);
+	pm_media_flush(m, base + 300000, 5000);
+	pm_media_drain(m);
+	memset(base + 400000, 0xcd, 3000);
+	pm_media_persist(m, base + 400000, 3000);
+	pm_media_zero(m, base + 400000 + 1000, 1000);
+	pm_media_persist(m, base + 400000 + 1000, 1000);
+	pm_media_persist(m, base, 0); /* empty ranges are fine */
+	pm_media_flush(m, base, 0);
+	pm_media_delete(&m);
+
+	/* what became durable is in the file, read without the mapping */
+	fd = open(path, O_RDONLY);
+	g_assert_cmpint(fd, >=, 0);
+	g_assert_cmpint(pread(fd, back, sizeof(back), 100000), ==, sizeof(back));
+	g_assert_cmpmem(back, sizeof(back), buf, sizeof(buf));
+	g_assert_cmpint(pread(fd, back, 5000, 300000), ==, 5000);
+	for (unsigned i = 0; i < 5000; i++)
+		g_assert_cmpuint(back[i], ==, 0xab);
+	g_assert_cmpint(pread(fd, back, 3000, 400000), ==, 3000);
+	for (unsigned i = 0; i < 3000; i++)
+		g_assert_cmpuint(back[i], ==, (i >= 1000 && i < 2000) ? 0 : 0xcd);
+	close(fd);
+
+	/* and a new mapping sees it too */
+	g_assert_cmpint(pm_media_open(path, 0, &m), ==, 0);
+	g_assert_cmpmem((uint8_t *)pm_media_base(m) + 100000, sizeof(buf), buf, sizeof(buf));
+	pm_media_delete(&m);
+}
+
+static void test_exclusive_lock(void)
+{
+	g_autofree char *path = unit_pool_file(SIZE);
+	struct pm_media *m = NULL, *m2 = NULL;
+
+	g_assert_cmpint(pm_media_open(path, 0, &m), ==, 0);
+	g_assert_cmpint(pm_media_open(path, 0, &m2), ==, -EBUSY);
+	g_assert_null(m2);
+	unit_errmsg_has("already mounted");
+	unit_errmsg_has(path);
+	/* a read-only open wants a shared lock: refused as well */
+	g_assert_cmpint(pm_media_open(path, PM_MEDIA_RDONLY, &m2), ==, -EBUSY);
+	unit_errmsg_has("already mounted");
+	/* NOLOCK (tests, tools that know better) does not look at the lock */
+	g_assert_cmpint(pm_media_open(path, PM_MEDIA_NOLOCK, &m2), ==, 0);
+	pm_media_delete(&m2);
+	/* closing the first one drops its lock */
+	pm_media_delete(&m);
+	g_assert_cmpint(pm_media_open(path, 0, &m2), ==, 0);
+	pm_media_delete(&m2);
+}
+
+static void test_shared_lock(void)
+{
+	g_autofree char *path = unit_pool_file(SIZE);
+	struct pm_media *r1 = NULL, *r2 = NULL, *w = NULL;
+
+	g_assert_cmpint(pm_media_open(path, PM_MEDIA_RDONLY, &r1), ==, 0);
+	g_assert_cmpint(pm_media_open(path, PM_MEDIA_RDONLY, &r2), ==, 0);
+	g_assert_cmpuint(((uint8_t *)pm_media_base(r2))[0], ==, 0);
+	g_assert_cmpint(pm_media_open(path, 0, &w), ==, -EBUSY);
+	unit_errmsg_has("already mounted");
+	pm_media_delete(&r1);
+	pm_media_delete(&r2);
+	g_assert_cmpint(pm_media_open(path, 0, &w), ==, 0);
+	pm_media_delete(&w);
+}
+
+static void test_second_fs_open_refused(void)
+{
+	struct unit_pool *p = unit_pool_new(SIZE, 0);
+	struct pm_fs *fs2 = NULL;
+
+	/* a second mount of the same pool, the case DESIGN.md names */
+	g_assert_cmpint(pm_fs_open(p->path, 0, &fs2), ==, -EBUSY);
+	g_assert_null(fs2);
+	unit_errmsg_has("already mounted");
+	unit_pool_free(p);
+}
+
+static void test_open_errors(void)
+{
+	g_autofree char *dir = g_dir_make_tmp("pmfuse-unit-XXXXXX", NULL);
+	g_autofree char *missing = g_build_filename(dir, "missing", NULL);
+	g_autofree char *empty = g_build_filename(dir, "empty", NULL);
+	struct pm_media *m = NULL;
+	int fd;
+
+	g_assert_nonnull(dir);
+	g_assert_cmpint(pm_media_open(missing, 0, &m), ==, -ENOENT);
+	unit_errmsg_has(missing);
+	g_assert_null(m);
+
+	g_assert_cmpint(pm_media_open(dir, 0, &m), <, 0);
+	g_assert_null(m);
+	g_assert_cmpint(pm_media_open(dir, PM_MEDIA_RDONLY, &m), ==, -EINVAL);
+	unit_errmsg_has("neither a regular file nor a device-DAX node");
+
+	fd = open(empty, O_CREAT | O_RDWR, 0600);
+	g_assert_cmpint(fd, >=, 0);
+	close(fd);
+	g_assert_cmpint(pm_media_open(empty, 0, &m), ==, -EINVAL);
+	unit_errmsg_has("empty");
+	unit_errmsg_has("mkfs.pmfuse");
+	g_assert_null(m);
+	unlink(empty);
+	rmdir(dir);
+}
+
+static void test_rdonly_mapping(void)
+{
+	g_autofree char *path = unit_pool_file(SIZE);
+	struct pm_media *m = NULL;
+	int fd = open(path, O_WRONLY);
+
+	g_assert_cmpint(fd, >=, 0);
+	g_assert_cmpint(pwrite(fd, "pmfuse", 6, 4096), ==, 6);
+	close(fd);
+	chmod(path, 0400);
+	g_assert_cmpint(pm_media_open(path, PM_MEDIA_RDONLY, &m), ==, 0);
+	g_assert_cmpmem((uint8_t *)pm_media_base(m) + 4096, 6, "pmfuse", 6);
+	g_assert_cmpuint(pm_media_size(m), ==, SIZE);
+	pm_media_delete(&m);
+}
+
+int main(int argc, char **argv)
+{
+	unit_init(&argc, &argv);
+	unit_add("/media/open-map", test_open_map);
+	unit_add("/media/persist-reaches-file", test_persist_reaches_file);
+	unit_add("/media/exclusive-lock", test_exclusive_lock);
+	unit_add("/media/shared-lock", test_shared_lock);
+	unit_add("/media/second-fs-open-refused", test_second_fs_open_refused);
+	unit_add("/media/open-errors", test_open_errors);
+	unit_add("/media/rdonly-mapping", test_rdonly_mapping);
+	return g_test_run();
+}
