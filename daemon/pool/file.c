@@ -12,14 +12,6 @@
 
 static const uint8_t zeros[64 * 1024];
 
-static int get_live(struct pm_fs *fs, uint64_t ino, struct pm_ino **out)
-{
-	if (!pm_ino_valid(fs, ino) || pm_dinode(fs, ino)->mode == 0)
-		return -ENOENT;
-	*out = pm_ino_get(fs, ino);
-	return *out ? 0 : -ENOMEM;
-}
-
 static struct pm_time to_pm(struct timespec ts)
 {
 	return (struct pm_time){ .sec = ts.tv_sec, .nsec = (uint32_t)ts.tv_nsec };
@@ -51,7 +43,7 @@ int pm_fs_setattr(struct pm_fs *fs, uint64_t ino, const struct pm_setattr *sa, s
 
 	if (fs->rdonly)
 		return -EROFS;
-	if ((ret = get_live(fs, ino, &pi)))
+	if ((ret = pm_ino_live(fs, ino, &pi)))
 		return ret;
 	di = pm_dinode(fs, ino);
 	pm_now(&now);
@@ -125,7 +117,7 @@ int pm_fs_read(struct pm_fs *fs, uint64_t ino, uint64_t off, size_t size, pm_rea
 	struct pm_ino *pi;
 	int ret;
 
-	if ((ret = get_live(fs, ino, &pi)))
+	if ((ret = pm_ino_live(fs, ino, &pi)))
 		return ret;
 	/* worst case: every block elsewhere, holes in 64 KiB pieces */
 	size_t max = size / PM_BLOCK_SIZE + 2;
@@ -178,7 +170,7 @@ ssize_t pm_fs_write(struct pm_fs *fs, uint64_t ino, uint64_t off, const void *bu
 
 	if (fs->rdonly)
 		return -EROFS;
-	if ((r = get_live(fs, ino, &pi)))
+	if ((r = pm_ino_live(fs, ino, &pi)))
 		return r;
 	di = pm_dinode(fs, ino);
 	pthread_rwlock_wrlock(&pi->lock);
@@ -210,7 +202,7 @@ int pm_fs_fsync(struct pm_fs *fs, uint64_t ino)
 
 	if (fs->rdonly)
 		return 0;
-	if ((ret = get_live(fs, ino, &pi)))
+	if ((ret = pm_ino_live(fs, ino, &pi)))
 		return ret;
 	pthread_rwlock_wrlock(&pi->lock);
 	pm_sync_inode(fs, pi);
@@ -234,7 +226,7 @@ int pm_fs_fallocate(struct pm_fs *fs, uint64_t ino, int mode, uint64_t off, uint
 		return -EINVAL;
 	if (off + len > PM_MAX_FILE_SIZE || off + len < off)
 		return -EFBIG;
-	if ((ret = get_live(fs, ino, &pi)))
+	if ((ret = pm_ino_live(fs, ino, &pi)))
 		return ret;
 	pthread_rwlock_wrlock(&pi->lock);
 	if (!S_ISREG(pm_dinode(fs, ino)->mode)) {
@@ -265,7 +257,7 @@ int pm_fs_lseek(struct pm_fs *fs, uint64_t ino, uint64_t off, int whence, uint64
 
 	if (whence != SEEK_DATA && whence != SEEK_HOLE)
 		return -EINVAL;
-	if ((ret = get_live(fs, ino, &pi)))
+	if ((ret = pm_ino_live(fs, ino, &pi)))
 		return ret;
 	pthread_rwlock_rdlock(&pi->lock);
 	uint64_t size = pi->size, pos = off;

@@ -103,6 +103,8 @@ void pm_alloc_inode_mark(struct pm_fs *fs, uint64_t ino);
 /* inode.c */
 struct pm_ino *pm_ino_get(struct pm_fs *fs, uint64_t ino);
 void pm_ino_put(struct pm_fs *fs, struct pm_ino *pi);
+/* pm_ino_live -- a referenced inode if ino names a live one, else -ENOENT */
+int pm_ino_live(struct pm_fs *fs, uint64_t ino, struct pm_ino **out);
 void pm_ino_ref(struct pm_fs *fs, struct pm_ino *pi, uint64_t n);
 void pm_inode_forget(struct pm_fs *fs, uint64_t ino, uint64_t n);
 void pm_now(struct pm_time *t);

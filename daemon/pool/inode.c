@@ -38,6 +38,15 @@ struct pm_ino *pm_ino_get(struct pm_fs *fs, uint64_t ino)
 	return pi;
 }
 
+int pm_ino_live(struct pm_fs *fs, uint64_t ino, struct pm_ino **out)
+{
+	*out = NULL;
+	if (!pm_ino_valid(fs, ino) || pm_dinode(fs, ino)->mode == 0)
+		return -ENOENT;
+	*out = pm_ino_get(fs, ino);
+	return *out ? 0 : -ENOMEM;
+}
+
 void pm_ino_ref(struct pm_fs *fs, struct pm_ino *pi, uint64_t n)
 {
 	pthread_mutex_lock(&fs->icache_lock);

@@ -29,18 +29,9 @@ static void fill_attr(struct pm_fs *fs, struct pm_ino *pi, struct pm_attr *a)
 	a->ctime = (struct timespec){ di->ctime.sec, di->ctime.nsec };
 }
 
-/* get -- a live inode (ENOENT for a free or out-of-range number) */
-static int get(struct pm_fs *fs, uint64_t ino, struct pm_ino **out)
-{
-	if (!pm_ino_valid(fs, ino) || pm_dinode(fs, ino)->mode == 0)
-		return -ENOENT;
-	*out = pm_ino_get(fs, ino);
-	return *out ? 0 : -ENOMEM;
-}
-
 static int get_dir(struct pm_fs *fs, uint64_t ino, struct pm_ino **out)
 {
-	int ret = get(fs, ino, out);
+	int ret = pm_ino_live(fs, ino, out);
 
 	if (ret == 0 && !S_ISDIR(pm_dinode(fs, ino)->mode)) {
 		pm_ino_put(fs, *out);
@@ -97,22 +88,17 @@ static uint8_t dtype(uint32_t mode)
 
 int pm_fs_getattr(struct pm_fs *fs, uint64_t ino, struct pm_attr *attr)
 {
-	struct pm_ino *pi;
-	int ret = get(fs, ino, &pi);
+	int ret = pm_fs_ref(fs, ino, attr);
 
-	if (ret)
-		return ret;
-	pthread_rwlock_rdlock(&pi->lock);
-	fill_attr(fs, pi, attr);
-	pthread_rwlock_unlock(&pi->lock);
-	pm_ino_put(fs, pi);
-	return 0;
+	if (ret == 0)
+		pm_fs_forget(fs, ino, 1);
+	return ret;
 }
 
 int pm_fs_ref(struct pm_fs *fs, uint64_t ino, struct pm_attr *attr)
 {
 	struct pm_ino *pi;
-	int ret = get(fs, ino, &pi);
+	int ret = pm_ino_live(fs, ino, &pi);
 
 	if (ret)
 		return ret;
@@ -277,7 +263,7 @@ int pm_fs_readlink(struct pm_fs *fs, uint64_t ino, char *buf, size_t size)
 {
 	struct pm_ino *pi;
 	uint8_t *blk;
-	int ret = get(fs, ino, &pi);
+	int ret = pm_ino_live(fs, ino, &pi);
 
 	if (ret)
 		return ret;
@@ -313,7 +299,7 @@ int pm_fs_link(struct pm_fs *fs, uint64_t ino, uint64_t dir, const char *name, s
 		return -EROFS;
 	if ((ret = get_dir(fs, dir, &dp)))
 		return ret;
-	if ((ret = get(fs, ino, &pi))) {
+	if ((ret = pm_ino_live(fs, ino, &pi))) {
 		pm_ino_put(fs, dp);
 		return ret;
 	}
@@ -379,7 +365,7 @@ static int remove_name(struct pm_fs *fs, uint64_t dir, const char *name, bool wa
 	if ((ret = get_dir(fs, dir, &dp)))
 		return ret;
 	pthread_rwlock_wrlock(&fs->ns_lock);
-	if ((ret = pm_dir_find(fs, dp, name, &ref)) || (ret = get(fs, ref.ino, &pi)))
+	if ((ret = pm_dir_find(fs, dp, name, &ref)) || (ret = pm_ino_live(fs, ref.ino, &pi)))
 		goto out;
 	lock_set((struct pm_ino *[]){ dp, pi }, 2, true);
 	bool is_dir = S_ISDIR(pm_dinode(fs, pi->ino)->mode);
@@ -511,11 +497,11 @@ int pm_fs_rename(struct pm_fs *fs, uint64_t dir, const char *name, uint64_t newd
 	if ((ret = get_dir(fs, dir, &odp)) || (ret = get_dir(fs, newdir, &ndp)))
 		goto out_put;
 	pthread_rwlock_wrlock(&fs->ns_lock);
-	if ((ret = pm_dir_find(fs, odp, name, &sref)) || (ret = get(fs, sref.ino, &src)))
+	if ((ret = pm_dir_find(fs, odp, name, &sref)) || (ret = pm_ino_live(fs, sref.ino, &src)))
 		goto out_unlock;
 	ret = pm_dir_find(fs, ndp, newname, &dref);
 	if (ret == 0)
-		ret = get(fs, dref.ino, &dst);
+		ret = pm_ino_live(fs, dref.ino, &dst);
 	else if (ret == -ENOENT)
 		ret = 0;
 	if (ret)

@@ -83,15 +83,6 @@ static int find(struct pm_fs *fs, struct pm_ino *pi, const char *name, struct re
 	return ret < 0 ? ret : -ENODATA;
 }
 
-/* live -- the inode, referenced, if its number names a live inode */
-static int live(struct pm_fs *fs, uint64_t ino, struct pm_ino **out)
-{
-	if (!pm_ino_valid(fs, ino) || pm_dinode(fs, ino)->mode == 0)
-		return -ENOENT;
-	*out = pm_ino_get(fs, ino);
-	return *out ? 0 : -ENOMEM;
-}
-
 static bool known_namespace(const char *name)
 {
 	return strncmp(name, "user.", 5) == 0 || strncmp(name, "trusted.", 8) == 0 ||
@@ -102,7 +93,7 @@ int pm_fs_getxattr(struct pm_fs *fs, uint64_t ino, const char *name, void *buf, 
 {
 	struct pm_ino *pi;
 	struct rec r;
-	int ret = live(fs, ino, &pi);
+	int ret = pm_ino_live(fs, ino, &pi);
 
 	if (ret)
 		return ret;
@@ -129,7 +120,7 @@ int pm_fs_listxattr(struct pm_fs *fs, uint64_t ino, char *buf, size_t size)
 	struct pm_dinode *di;
 	struct rec r = { 0 };
 	size_t need = 0;
-	int ret = live(fs, ino, &pi);
+	int ret = pm_ino_live(fs, ino, &pi);
 
 	if (ret)
 		return ret;
@@ -220,7 +211,7 @@ int pm_fs_setxattr(struct pm_fs *fs, uint64_t ino, const char *name, const void 
 		return -EOPNOTSUPP;
 	if (fs->rdonly)
 		return -EROFS;
-	if ((ret = live(fs, ino, &pi)))
+	if ((ret = pm_ino_live(fs, ino, &pi)))
 		return ret;
 	pthread_rwlock_wrlock(&pi->lock);
 	pi->no_caps = false;
@@ -244,7 +235,7 @@ int pm_fs_removexattr(struct pm_fs *fs, uint64_t ino, const char *name)
 
 	if (fs->rdonly)
 		return -EROFS;
-	if ((ret = live(fs, ino, &pi)))
+	if ((ret = pm_ino_live(fs, ino, &pi)))
 		return ret;
 	pthread_rwlock_wrlock(&pi->lock);
 	ret = find(fs, pi, name, &r);
