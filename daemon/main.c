@@ -19,6 +19,8 @@ struct options {
 	char *sync;
 	double timeout;
 	int no_writeback;
+	int crash_emulation;
+	unsigned long crash_at;
 	int ro;
 	int show_help;
 	int show_version;
@@ -30,6 +32,8 @@ static const struct fuse_opt option_spec[] = {
 	OPT("sync=%s", sync),
 	OPT("timeout=%lf", timeout),
 	OPT("no_writeback", no_writeback),
+	OPT("crash_emulation", crash_emulation),
+	OPT("crash_at=%lu", crash_at),
 	OPT("-h", show_help),
 	OPT("--help", show_help),
 	OPT("-V", show_version),
@@ -63,6 +67,11 @@ static void usage(const char *prog)
 	       "                           (default 86400: the daemon is the only writer)\n"
 	       "    -o no_writeback        do not use the kernel's writeback cache\n"
 	       "    -o ro                  mount read-only\n"
+	       "    -o crash_emulation     testing aid: work on a volatile copy of the pool;\n"
+	       "                           only flushed ranges reach the pool file, so\n"
+	       "                           killing the daemon is a power failure\n"
+	       "    -o crash_at=N          testing aid (implies crash_emulation): the\n"
+	       "                           daemon kills itself at its Nth flush or drain\n"
 	       "    -o allow_other         let other users in (needs user_allow_other in\n"
 	       "                           /etc/fuse.conf for non-root mounts)\n"
 	       "    default_permissions is always on: the kernel checks permissions.\n"
@@ -147,13 +156,17 @@ int main(int argc, char *argv[])
 	fuse_opt_add_arg(&args, "-ofsname=pmfuse");
 	fuse_opt_add_arg(&args, "-osubtype=pmfuse");
 
-	if (pm_fs_open(o.pool, o.ro ? PM_FS_RDONLY : 0, &mnt.fs)) {
+	if (o.crash_at)
+		o.crash_emulation = 1;
+	if (pm_fs_open(o.pool, (o.ro ? PM_FS_RDONLY : 0) | (o.crash_emulation ? PM_FS_EMULATE : 0),
+		       &mnt.fs)) {
 		ret = fail("%s", pm_errmsg());
 		goto out_args;
 	}
 	mnt.timeout = o.timeout;
 	mnt.writeback = !o.no_writeback && !o.ro;
 	pm_fs_info(mnt.fs, &info);
+	pm_fs_crash_at(mnt.fs, o.crash_at);
 
 	se = fuse_session_new(&args, &pm_ops, sizeof(pm_ops), &mnt);
 	if (!se)
@@ -165,7 +178,10 @@ int main(int argc, char *argv[])
 	pm_format_size(info.pool_size, hs, sizeof(hs));
 	fprintf(stderr, "pmfuse: mounted %s on %s: %s, %lu inodes, granularity %s%s%s\n", o.pool,
 		cl.mountpoint, hs, (unsigned long)info.inode_count, info.granularity,
-		info.map_sync ? ", MAP_SYNC" : "", info.was_clean ? "" : ", recovered after unclean shutdown");
+		info.map_sync ? ", MAP_SYNC" : "", o.crash_emulation ? ", CRASH EMULATION" : "");
+	if (!info.was_clean)
+		fprintf(stderr, "pmfuse: %s was not unmounted cleanly: %u transactions rolled back, "
+			"%u orphan inodes freed\n", o.pool, info.rolled_back, info.orphans);
 	fflush(stderr);
 	if (!cl.foreground)
 		openlog("pmfuse", LOG_PID, LOG_DAEMON);
@@ -189,6 +205,9 @@ int main(int argc, char *argv[])
 out_session:
 	fuse_session_destroy(se);
 out_fs:
+	if (o.crash_emulation)
+		fprintf(stderr, "pmfuse: crash emulation: %lu flush/drain events\n",
+			(unsigned long)pm_fs_media_events(mnt.fs));
 	pm_fs_close(&mnt.fs);
 	/* the loop returns the number of the signal that ended it: a clean stop */
 	ret = ret < 0 ? 1 : 0;

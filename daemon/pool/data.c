@@ -5,6 +5,7 @@
 #include "err.h"
 #include "fs.h"
 #include "fsi.h"
+#include "journal.h"
 
 static inline uint64_t tree_cap(unsigned h)
 {
@@ -32,7 +33,8 @@ static int node_new(struct pm_fs *fs, struct pm_ino *pi, uint64_t *blk)
 	if (n < 0)
 		return pm_err(ENOSPC, "pool is full");
 	pm_media_zero(fs->m, pm_blk_ptr(fs, start), PM_BLOCK_SIZE);
-	pm_sync_dirty(fs, pi, pm_blk_ptr(fs, start), PM_BLOCK_SIZE);
+	pm_tx_fresh(fs, pm_blk_ptr(fs, start), PM_BLOCK_SIZE);
+	pm_tx_touch(fs, &di->blocks, sizeof(di->blocks));
 	di->blocks++;
 	*blk = start;
 	return 0;
@@ -58,6 +60,7 @@ static int slot_for(struct pm_fs *fs, struct pm_ino *pi, uint64_t lblk, bool all
 	if (di->root == 0) {
 		for (h = 0; lblk >= tree_cap(h); h++)
 			;
+		pm_tx_touch(fs, di, sizeof(*di));
 		di->height = h;
 		pm_sync_dirty(fs, pi, di, sizeof(*di));
 	}
@@ -66,6 +69,7 @@ static int slot_for(struct pm_fs *fs, struct pm_ino *pi, uint64_t lblk, bool all
 		if ((ret = node_new(fs, pi, &node)))
 			return ret;
 		((uint64_t *)pm_blk_ptr(fs, node))[0] = di->root;
+		pm_tx_touch(fs, di, sizeof(*di));
 		di->root = node;
 		di->height++;
 		pm_sync_dirty(fs, pi, di, sizeof(*di));
@@ -75,6 +79,7 @@ static int slot_for(struct pm_fs *fs, struct pm_ino *pi, uint64_t lblk, bool all
 		if (*slot == 0) {
 			if (!alloc)
 				return 0;
+			pm_tx_touch(fs, slot, sizeof(*slot));
 			if ((ret = node_new(fs, pi, slot)))
 				return ret;
 			pm_sync_dirty(fs, pi, slot, sizeof(*slot));
@@ -135,30 +140,40 @@ int pm_data_map(struct pm_fs *fs, struct pm_ino *pi, uint64_t lblk, uint64_t max
 }
 
 /* map_range -- make sure file blocks [lblk, lblk + count) are allocated,
- * zeroing the parts of new blocks that [zfrom, zto) will not overwrite */
-static int map_range(struct pm_fs *fs, struct pm_ino *pi, uint64_t lblk, uint64_t count,
-		     uint64_t zfrom, uint64_t zto)
+ * zeroing the parts of new blocks that [zfrom, zto) will not overwrite.
+ * Each run of new blocks is published by a transaction (the caller's, or
+ * its own); returns the number of blocks allocated. */
+static int64_t map_range(struct pm_fs *fs, struct pm_ino *pi, uint64_t lblk, uint64_t count,
+			 uint64_t zfrom, uint64_t zto)
 {
 	struct pm_dinode *di = pm_dinode(fs, pi->ino);
+	int64_t total = 0;
 
 	while (count) {
 		uint64_t *slot, start, want = 1, i;
 		int64_t got;
+		bool own;
+		struct pm_tx *tx = pm_tx_join(fs, &own);
 		int ret = slot_for(fs, pi, lblk, true, &slot);
 
-		if (ret)
-			return ret;
-		if (*slot) {
+		if (ret == 0 && *slot) {
+			pm_tx_end(tx, own);
 			lblk++;
 			count--;
 			continue;
+		}
+		if (ret) {
+			pm_tx_end(tx, own);
+			return ret;
 		}
 		if (di->height > 0)
 			while (want < count && tree_index(lblk + want, 1) != 0 && slot[want] == 0)
 				want++;
 		got = pm_alloc_blocks(fs, pi->goal, want, &start);
-		if (got < 0)
+		if (got < 0) {
+			pm_tx_end(tx, own);
 			return pm_err(ENOSPC, "pool is full");
+		}
 		for (i = 0; i < (uint64_t)got; i++) {
 			uint64_t fb = (lblk + i) << PM_BLOCK_SHIFT;
 			uint8_t *p = pm_blk_ptr(fs, start + i);
@@ -171,32 +186,50 @@ static int map_range(struct pm_fs *fs, struct pm_ino *pi, uint64_t lblk, uint64_
 				pm_media_zero(fs->m, p, a);
 				pm_media_zero(fs->m, p + b, PM_BLOCK_SIZE - b);
 			}
-			pm_sync_dirty(fs, pi, p, PM_BLOCK_SIZE);
-			slot[i] = start + i;
+			/* new blocks are durable before a pointer names them */
+			pm_tx_fresh(fs, p, PM_BLOCK_SIZE);
 		}
-		pm_sync_dirty(fs, pi, slot, sizeof(*slot) * (size_t)got);
+		pm_tx_touch(fs, slot, sizeof(*slot) * (size_t)got);
+		for (i = 0; i < (uint64_t)got; i++)
+			slot[i] = start + i;
+		pm_persist(fs, slot, sizeof(*slot) * (size_t)got);
+		pm_tx_touch(fs, &di->blocks, sizeof(di->blocks));
 		di->blocks += (uint64_t)got;
+		pm_persist(fs, di, sizeof(*di));
+		pm_tx_end(tx, own);
 		pi->goal = start + (uint64_t)got;
 		lblk += (uint64_t)got;
 		count -= (uint64_t)got;
+		total += got;
 	}
-	return 0;
+	return total;
 }
 
 int pm_data_block(struct pm_fs *fs, struct pm_ino *pi, uint64_t lblk, bool alloc, bool zero,
 		  uint8_t **out)
 {
 	uint64_t pblk, run;
+	int64_t got;
 	int ret;
 
 	*out = NULL;
-	if (alloc && (ret = map_range(fs, pi, lblk, 1, 0, zero ? 0 : UINT64_MAX)))
-		return ret;
+	if (alloc && (got = map_range(fs, pi, lblk, 1, 0, zero ? 0 : UINT64_MAX)) < 0)
+		return (int)got;
 	if ((ret = pm_data_map(fs, pi, lblk, 1, &pblk, &run)))
 		return ret;
 	if (pblk)
 		*out = pm_blk_ptr(fs, pblk);
 	return 0;
+}
+
+/* mapped_prefix -- how many of the count blocks from lblk are mapped */
+static uint64_t mapped_prefix(struct pm_fs *fs, struct pm_ino *pi, uint64_t lblk, uint64_t count)
+{
+	uint64_t n = 0, pblk, run;
+
+	while (n < count && pm_data_map(fs, pi, lblk + n, count - n, &pblk, &run) == 0 && pblk)
+		n += run;
+	return n < count ? n : count;
 }
 
 int pm_data_write(struct pm_fs *fs, struct pm_ino *pi, uint64_t off, const void *buf, size_t len)
@@ -211,27 +244,57 @@ int pm_data_write(struct pm_fs *fs, struct pm_ino *pi, uint64_t off, const void 
 		return -EFBIG;
 	if (len > PM_MAX_FILE_SIZE - off)
 		len = PM_MAX_FILE_SIZE - off;
-	while (done < len) {
-		uint64_t pos = off + done, lblk = pos >> PM_BLOCK_SHIFT, last, pblk, run, n;
-		uint64_t boff = pos & (PM_BLOCK_SIZE - 1);
+	while (done < len && !ret) {
+		uint64_t pos = off + done, lblk = pos >> PM_BLOCK_SHIFT;
+		uint64_t last = (off + len - 1) >> PM_BLOCK_SHIFT, cnt = last - lblk + 1;
+		struct pm_tx *tx = NULL;
+		bool own = false;
 
-		last = (off + len - 1) >> PM_BLOCK_SHIFT;
-		ret = map_range(fs, pi, lblk, last - lblk + 1 < 64 ? last - lblk + 1 : 64, pos, off + len);
-		if (ret == -ENOSPC) {
-			/* map what fits, one block at a time */
-			ret = map_range(fs, pi, lblk, 1, pos, off + len);
+		if (cnt > 64)
+			cnt = 64;
+		uint64_t end = (lblk + cnt) << PM_BLOCK_SHIFT;
+		if (end > off + len)
+			end = off + len;
+		/* blocks allocated here are published, in one transaction, with
+		 * the data written into them: a crash never shows stale bytes */
+		if (mapped_prefix(fs, pi, lblk, cnt) < cnt) {
+			tx = pm_tx_join(fs, &own);
+			int64_t got = map_range(fs, pi, lblk, cnt, pos, off + len);
+			if (got < 0) {
+				uint64_t have = mapped_prefix(fs, pi, lblk, cnt);
+				if (have == 0)
+					ret = (int)got;
+				else if (end > (lblk + have) << PM_BLOCK_SHIFT)
+					end = (lblk + have) << PM_BLOCK_SHIFT;
+			}
 		}
-		if (ret)
-			break;
-		if ((ret = pm_data_map(fs, pi, lblk, last - lblk + 1, &pblk, &run)))
-			break;
-		n = (run << PM_BLOCK_SHIFT) - boff;
-		if (n > len - done)
-			n = len - done;
-		uint8_t *dst = (uint8_t *)pm_blk_ptr(fs, pblk) + boff;
-		pm_media_copy(fs->m, dst, src + done, n);
-		pm_sync_dirty(fs, pi, dst, n);
-		done += n;
+		while (!ret && pos < end) {
+			uint64_t pblk, run, n, boff = pos & (PM_BLOCK_SIZE - 1);
+
+			if ((ret = pm_data_map(fs, pi, pos >> PM_BLOCK_SHIFT,
+					       ((end - 1) >> PM_BLOCK_SHIFT) - (pos >> PM_BLOCK_SHIFT) + 1,
+					       &pblk, &run)))
+				break;
+			if (!pblk) {
+				ret = -EIO; /* cannot happen: the range was just mapped */
+				break;
+			}
+			n = (run << PM_BLOCK_SHIFT) - boff;
+			if (n > end - pos)
+				n = end - pos;
+			uint8_t *dst = (uint8_t *)pm_blk_ptr(fs, pblk) + boff;
+			pm_media_copy(fs->m, dst, src + done, n);
+			if (tx)
+				pm_tx_fresh(fs, dst, n);
+			else
+				pm_sync_dirty(fs, pi, dst, n);
+			pos += n;
+			done += n;
+		}
+		if (tx)
+			pm_tx_end(tx, own);
+		if (!ret && done < len && pos < (lblk + cnt) << PM_BLOCK_SHIFT && pos < off + len)
+			ret = -ENOSPC; /* only a prefix fitted */
 	}
 	if (off + done > pi->size) {
 		pi->size = off + done;
@@ -319,11 +382,19 @@ int pm_data_truncate(struct pm_fs *fs, struct pm_ino *pi, uint64_t size)
 		return -EFBIG;
 	if (size < pi->size || size < di->size) {
 		uint64_t first = (size + PM_BLOCK_SIZE - 1) >> PM_BLOCK_SHIFT;
+		bool own;
+		struct pm_tx *tx;
+
+		/* the tail is zero before the size says so; the blocks past the
+		 * new end go after the size change committed (a crash between
+		 * leaves them past the end, where mount trims them) */
 		if (size & (PM_BLOCK_SIZE - 1))
 			ret = zero_part(fs, pi, size, (size | (PM_BLOCK_SIZE - 1)) + 1);
+		tx = pm_tx_join(fs, &own);
 		pi->size = size;
 		pi->size_dirty = true;
 		pm_sync_inode(fs, pi);
+		pm_tx_end(tx, own);
 		if (!ret)
 			ret = free_blocks(fs, pi, first, UINT64_MAX);
 	} else {
@@ -364,7 +435,13 @@ int pm_data_allocate(struct pm_fs *fs, struct pm_ino *pi, uint64_t off, uint64_t
 	if (off + len > PM_MAX_FILE_SIZE || off + len < off)
 		return -EFBIG;
 	last = (off + len - 1) >> PM_BLOCK_SHIFT;
-	return map_range(fs, pi, first, last - first + 1, 0, 0);
+	int64_t got = map_range(fs, pi, first, last - first + 1, 0, 0);
+	return got < 0 ? (int)got : 0;
+}
+
+int pm_data_trim(struct pm_fs *fs, struct pm_ino *pi)
+{
+	return free_blocks(fs, pi, (pi->size + PM_BLOCK_SIZE - 1) >> PM_BLOCK_SHIFT, UINT64_MAX);
 }
 
 static int walk(struct pm_fs *fs, uint64_t ino, uint64_t blk, unsigned h,

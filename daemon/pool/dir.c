@@ -5,6 +5,7 @@
 
 #include "err.h"
 #include "fsi.h"
+#include "journal.h"
 
 struct pm_dir {
 	GHashTable *names;   /* name -> slot position + 1 */
@@ -214,6 +215,7 @@ int pm_dir_add(struct pm_fs *fs, struct pm_ino *dir, const char *name, uint64_t 
 		return ret;
 	if ((ret = entry_at(fs, dir, pos, &d)))
 		return ret;
+	pm_tx_touch(fs, d, (size_t)have * PM_DIRENT_SIZE);
 	if (have > need) {
 		/* the rest of the run stays a free entry of its own */
 		d[need].ino = 0;
@@ -242,10 +244,16 @@ static int release_block(struct pm_fs *fs, struct pm_ino *dir, uint64_t b)
 {
 	struct pm_dir *d = dir->dir;
 
+	uint8_t *p;
+	int ret;
+
 	if (g_array_index(d->freecnt, guint8, b) != PM_DIRENT_PER_BLOCK)
 		return 0;
-	if (b + 1 < d->nblocks)
+	if (b + 1 < d->nblocks) {
+		if ((ret = pm_data_block(fs, dir, b, false, false, &p)) || !p)
+			return ret;
 		return pm_data_punch(fs, dir, b * PM_BLOCK_SIZE, PM_BLOCK_SIZE);
+	}
 	while (d->nblocks > 0 && g_array_index(d->freecnt, guint8, d->nblocks - 1) == PM_DIRENT_PER_BLOCK)
 		d->nblocks--;
 	g_array_set_size(d->freecnt, (guint)d->nblocks);
@@ -260,13 +268,26 @@ int pm_dir_remove(struct pm_fs *fs, struct pm_ino *dir, const char *name)
 
 	if ((ret = pm_dir_find(fs, dir, name, &ref)) || (ret = entry_at(fs, dir, ref.pos, &d)))
 		return ret;
+	pm_tx_touch(fs, &d->ino, sizeof(d->ino));
 	__atomic_store_n(&d->ino, 0, __ATOMIC_RELEASE);
 	pm_persist(fs, &d->ino, sizeof(d->ino));
 	g_array_index(dir->dir->freecnt, guint8, ref.pos >> 6) += (guint8)head_slots(d);
 	if ((ref.pos >> 6) < dir->dir->hint)
 		dir->dir->hint = ref.pos >> 6;
 	g_hash_table_remove(dir->dir->names, name);
-	return release_block(fs, dir, ref.pos >> 6);
+	return 0;
+}
+
+int pm_dir_trim(struct pm_fs *fs, struct pm_ino *dir)
+{
+	struct pm_dir *d = dir->dir;
+	int ret = 0;
+
+	if (!d)
+		return 0;
+	for (uint64_t b = 0; b < d->nblocks && !ret; b++)
+		ret = release_block(fs, dir, b);
+	return ret;
 }
 
 int pm_dir_repoint(struct pm_fs *fs, struct pm_ino *dir, const char *name, uint64_t ino, uint8_t type)
@@ -277,6 +298,7 @@ int pm_dir_repoint(struct pm_fs *fs, struct pm_ino *dir, const char *name, uint6
 
 	if ((ret = pm_dir_find(fs, dir, name, &ref)) || (ret = entry_at(fs, dir, ref.pos, &d)))
 		return ret;
+	pm_tx_touch(fs, d, 16);
 	d->type = type;
 	__atomic_store_n(&d->ino, ino, __ATOMIC_RELEASE);
 	pm_persist(fs, d, 16);

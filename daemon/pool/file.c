@@ -9,6 +9,7 @@
 
 #include "fs.h"
 #include "fsi.h"
+#include "journal.h"
 
 static const uint8_t zeros[64 * 1024];
 
@@ -58,6 +59,9 @@ int pm_fs_setattr(struct pm_fs *fs, uint64_t ino, const struct pm_setattr *sa, s
 	}
 	if (ret)
 		goto out;
+	bool own;
+	struct pm_tx *tx = pm_tx_join(fs, &own);
+	pm_tx_touch(fs, di, sizeof(*di));
 	if (sa->valid & (PM_SET_KILL_PRIV | PM_SET_SIZE))
 		kill_priv(fs, pi, sa->valid & PM_SET_KILL_PRIV);
 	if (sa->valid & PM_SET_MODE)
@@ -83,6 +87,7 @@ int pm_fs_setattr(struct pm_fs *fs, uint64_t ino, const struct pm_setattr *sa, s
 	di->ctime = (sa->valid & PM_SET_CTIME) ? to_pm(sa->ctime) : now;
 	pm_sync_dirty(fs, pi, di, sizeof(*di));
 	pm_sync_inode(fs, pi);
+	pm_tx_end(tx, own);
 out:
 	if (ret == 0 && attr) {
 		pthread_rwlock_unlock(&pi->lock);
@@ -183,6 +188,7 @@ ssize_t pm_fs_write(struct pm_fs *fs, uint64_t ino, uint64_t off, const void *bu
 	ret = pm_data_write(fs, pi, off, buf, size);
 	if (ret > 0) {
 		uint32_t mode = di->mode;
+		pm_tx_touch(fs, &di->mode, sizeof(di->mode));
 		kill_priv(fs, pi, kill);
 		if (di->mode != mode)
 			pm_persist(fs, di, sizeof(*di));

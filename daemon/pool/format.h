@@ -70,6 +70,31 @@ _Static_assert(sizeof(struct pm_super) == 256, "pm_super is 256 bytes");
 #define PM_STATE_CLEAN 0x434c45414e000001ull /* "CLEAN" */
 #define PM_STATE_DIRTY 0x4449525459000002ull /* "DIRTY" */
 
+/* The journal region is PM_JOURNAL_LANES lanes of equal size. A lane is a
+ * header followed by undo records, each 8-byte aligned: the old bytes of a
+ * range about to change. A lane whose state is ACTIVE belongs to a
+ * transaction that did not finish: recovery restores its records' bytes,
+ * newest first, for the records that carry the lane's seq and a good crc,
+ * stopping at the first that does not. */
+#define PM_JOURNAL_LANES 16u
+#define PM_LANE_IDLE 0ull
+#define PM_LANE_ACTIVE 0x4143544956450001ull /* "ACTIVE" */
+
+struct pm_lane_hdr {
+	uint64_t state;          /* PM_LANE_IDLE or PM_LANE_ACTIVE */
+	uint64_t seq;            /* transaction number; records carry it */
+	uint8_t reserved[48];
+};
+_Static_assert(sizeof(struct pm_lane_hdr) == 64, "pm_lane_hdr is one cache line");
+
+struct pm_jrec {
+	uint64_t seq;            /* the lane's seq when written */
+	uint64_t off;            /* pool offset of the range */
+	uint32_t len;            /* bytes of old contents that follow */
+	uint32_t crc;            /* crc32c of seq, off, len (crc as 0) and data */
+};
+_Static_assert(sizeof(struct pm_jrec) == 24, "pm_jrec is 24 bytes");
+
 struct pm_time {
 	int64_t sec;
 	uint32_t nsec;

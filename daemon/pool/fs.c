@@ -7,6 +7,7 @@
 
 #include "fs.h"
 #include "fsi.h"
+#include "journal.h"
 #include "super.h"
 
 static uint64_t *state_word(struct pm_fs *fs)
@@ -16,7 +17,7 @@ static uint64_t *state_word(struct pm_fs *fs)
 
 static int mark_block(struct pm_fs *fs, uint64_t blk, void *arg)
 {
-	(void)arg;
+	(*(uint64_t *)arg)++;
 	return pm_alloc_mark(fs, blk, 1);
 }
 
@@ -32,7 +33,7 @@ static bool valid_type(uint32_t mode)
 
 /* rebuild -- scan the inode table: claim the blocks of every live inode,
  * free nameless ones (orphans of a crash or of open-unlinked files) */
-static int rebuild(struct pm_fs *fs, uint32_t *orphans)
+static int rebuild(struct pm_fs *fs, uint32_t *orphans, GArray *trim)
 {
 	GArray *orph = g_array_new(FALSE, FALSE, sizeof(uint64_t));
 	int ret = 0;
@@ -51,11 +52,20 @@ static int rebuild(struct pm_fs *fs, uint32_t *orphans)
 			g_array_append_val(orph, ino);
 			continue;
 		}
+		uint64_t blocks = 0;
 		pm_alloc_inode_mark(fs, ino);
-		if ((ret = pm_data_walk(fs, di, mark_block, NULL)) || (ret = pm_xattr_check(fs, di)))
+		if ((ret = pm_data_walk(fs, di, mark_block, &blocks)) || (ret = pm_xattr_check(fs, di)))
 			break;
 		if (di->xattr_block)
 			ret = pm_alloc_mark(fs, di->xattr_block, di->xattr_blocks);
+		blocks += di->xattr_blocks;
+		if (di->blocks != blocks && !fs->rdonly) {
+			/* a crash between freeing blocks and counting them */
+			di->blocks = blocks;
+			pm_persist(fs, &di->blocks, sizeof(di->blocks));
+		}
+		if (S_ISREG(di->mode) && di->root && trim)
+			g_array_append_val(trim, ino);
 	}
 	if (!ret && !S_ISDIR(pm_dinode(fs, PM_ROOT_INO)->mode))
 		ret = pm_err(EUCLEAN, "the root inode is not a directory; run fsck.pmfuse");
@@ -78,6 +88,7 @@ static int rebuild(struct pm_fs *fs, uint32_t *orphans)
 struct pm_fs_priv {
 	struct pm_fs fs;
 	uint32_t orphans;
+	uint32_t rolled_back;
 	bool was_clean;
 };
 
@@ -90,7 +101,8 @@ int pm_fs_open(const char *path, unsigned flags, struct pm_fs **out)
 	if (!p)
 		return pm_err(ENOMEM, "out of memory");
 	fs->rdonly = flags & PM_FS_RDONLY;
-	if ((ret = pm_media_open(path, fs->rdonly ? PM_MEDIA_RDONLY : 0, &fs->m)))
+	if ((ret = pm_media_open(path, (fs->rdonly ? PM_MEDIA_RDONLY : 0) |
+					     ((flags & PM_FS_EMULATE) ? PM_MEDIA_EMULATE : 0), &fs->m)))
 		goto err_free;
 	fs->base = pm_media_base(fs->m);
 	if ((ret = pm_super_check(fs->base, pm_media_size(fs->m), &fs->sb)))
@@ -99,6 +111,16 @@ int pm_fs_open(const char *path, unsigned flags, struct pm_fs **out)
 		ret = pm_err(EROFS, "pool uses unknown read-only-compatible features; mount it read-only");
 		goto err_media;
 	}
+	/* undo what a crash left half done, before anything is read */
+	ret = pm_journal_recover(fs->m, fs->base, &fs->sb, fs->rdonly);
+	if (ret > 0 && fs->rdonly) {
+		ret = pm_err(EROFS, "the journal holds unfinished transactions: mount read-write once, "
+			     "or run fsck.pmfuse -y");
+		goto err_media;
+	}
+	if (ret < 0)
+		goto err_media;
+	p->rolled_back = (uint32_t)ret;
 	fs->itable = (struct pm_dinode *)pm_blk_ptr(fs, fs->sb.itable_start);
 	fs->icache = calloc(fs->sb.inode_count + 1, sizeof(*fs->icache));
 	if (!fs->icache) {
@@ -107,12 +129,30 @@ int pm_fs_open(const char *path, unsigned flags, struct pm_fs **out)
 	}
 	if ((ret = pm_alloc_init(fs)))
 		goto err_icache;
-	if ((ret = rebuild(fs, &p->orphans)))
+	p->was_clean = *state_word(fs) == PM_STATE_CLEAN;
+	/* after a crash, blocks past a file's durable size hold nothing that
+	 * was promised: they go (and would otherwise show after a grow) */
+	GArray *trim = p->was_clean || fs->rdonly ? NULL : g_array_new(FALSE, FALSE, sizeof(uint64_t));
+	ret = rebuild(fs, &p->orphans, trim);
+	if (ret == 0)
+		ret = pm_journal_init(fs);
+	if (ret) {
+		if (trim)
+			g_array_free(trim, TRUE);
 		goto err_alloc;
+	}
 	pthread_rwlock_init(&fs->ns_lock, NULL);
 	pthread_mutex_init(&fs->dirload_lock, NULL);
 	pthread_mutex_init(&fs->icache_lock, NULL);
-	p->was_clean = *state_word(fs) == PM_STATE_CLEAN;
+	for (guint i = 0; trim && i < trim->len; i++) {
+		struct pm_ino *pi = pm_ino_get(fs, g_array_index(trim, uint64_t, i));
+		if (pi) {
+			pm_data_trim(fs, pi);
+			pm_ino_put(fs, pi);
+		}
+	}
+	if (trim)
+		g_array_free(trim, TRUE);
 	if (!fs->rdonly) {
 		*state_word(fs) = PM_STATE_DIRTY;
 		pm_persist(fs, state_word(fs), sizeof(uint64_t));
@@ -146,6 +186,7 @@ void pm_fs_close(struct pm_fs **fsp)
 		*state_word(fs) = PM_STATE_CLEAN;
 		pm_persist(fs, state_word(fs), sizeof(uint64_t));
 	}
+	pm_journal_fini(fs);
 	pm_alloc_fini(fs);
 	free(fs->icache);
 	pm_media_delete(&fs->m);
@@ -168,7 +209,18 @@ void pm_fs_info(struct pm_fs *fs, struct pm_info *info)
 	info->map_sync = pm_media_map_sync(fs->m);
 	info->was_clean = p->was_clean;
 	info->orphans = p->orphans;
+	info->rolled_back = p->rolled_back;
 	pm_super_uuid_str(&fs->sb, info->uuid);
+}
+
+void pm_fs_crash_at(struct pm_fs *fs, uint64_t n)
+{
+	pm_media_crash_at(fs->m, n);
+}
+
+uint64_t pm_fs_media_events(struct pm_fs *fs)
+{
+	return pm_media_events(fs->m);
 }
 
 int pm_fs_statfs(struct pm_fs *fs, struct pm_statfs *st)

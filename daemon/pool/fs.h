@@ -82,10 +82,12 @@ struct pm_info {
 	bool was_clean;          /* the pool had been unmounted cleanly */
 	char uuid[37];
 	uint32_t orphans;        /* nameless inodes freed at open */
+	uint32_t rolled_back;    /* unfinished transactions undone at open */
 };
 
 enum pm_open_flags {
 	PM_FS_RDONLY = 1 << 0,
+	PM_FS_EMULATE = 1 << 1, /* crash emulation (testing aid): see media.h */
 };
 
 /* pm_fs_open -- map, validate and load a pool; marks it in use (dirty) */
@@ -93,6 +95,9 @@ int pm_fs_open(const char *path, unsigned flags, struct pm_fs **out);
 /* pm_fs_close -- persist everything, mark the pool clean, unmap */
 void pm_fs_close(struct pm_fs **fs);
 void pm_fs_info(struct pm_fs *fs, struct pm_info *info);
+/* crash emulation: die at the nth flush/drain; events counted so far */
+void pm_fs_crash_at(struct pm_fs *fs, uint64_t n);
+uint64_t pm_fs_media_events(struct pm_fs *fs);
 
 int pm_fs_getattr(struct pm_fs *fs, uint64_t ino, struct pm_attr *attr);
 int pm_fs_ref(struct pm_fs *fs, uint64_t ino, struct pm_attr *attr);

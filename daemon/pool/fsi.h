@@ -12,6 +12,7 @@
 #include "media.h"
 
 struct pm_dir;
+struct pm_journal;
 
 /* DRAM state of an inode in use. Lock order: fs->ns_lock, then inode locks
  * in ascending inode number, then fs->alloc_lock / fs->icache_lock. */
@@ -38,6 +39,7 @@ struct pm_fs {
 	struct pm_super sb;
 	struct pm_dinode *itable;
 	bool rdonly;
+	struct pm_journal *journal;
 
 	pthread_rwlock_t ns_lock;       /* the namespace: dirents, link counts */
 	pthread_mutex_t dirload_lock;   /* building a directory index */
@@ -79,11 +81,9 @@ static inline uint64_t pm_off(struct pm_fs *fs, const void *p)
 	return (uint64_t)((const uint8_t *)p - fs->base);
 }
 
-/* persist -- make a metadata range durable now */
-static inline void pm_persist(struct pm_fs *fs, const void *p, size_t len)
-{
-	pm_media_persist(fs->m, p, len);
-}
+/* pm_persist -- a metadata range must be durable: now, or at the commit of
+ * the thread's transaction if one runs (journal.c) */
+void pm_persist(struct pm_fs *fs, const void *p, size_t len);
 
 /* alloc.c */
 int pm_alloc_init(struct pm_fs *fs);
@@ -119,6 +119,8 @@ int pm_data_write(struct pm_fs *fs, struct pm_ino *pi, uint64_t off, const void 
 int pm_data_truncate(struct pm_fs *fs, struct pm_ino *pi, uint64_t size);
 int pm_data_punch(struct pm_fs *fs, struct pm_ino *pi, uint64_t off, uint64_t len);
 int pm_data_allocate(struct pm_fs *fs, struct pm_ino *pi, uint64_t off, uint64_t len);
+/* pm_data_trim -- free the blocks past the end of the file */
+int pm_data_trim(struct pm_fs *fs, struct pm_ino *pi);
 /* pm_data_map -- physical block of lblk (0: hole) and how many following
  * blocks continue the same run (contiguous blocks, or holes), at most max */
 int pm_data_map(struct pm_fs *fs, struct pm_ino *pi, uint64_t lblk, uint64_t max, uint64_t *pblk,
@@ -143,6 +145,8 @@ int pm_dir_add(struct pm_fs *fs, struct pm_ino *dir, const char *name, uint64_t 
 int pm_dir_remove(struct pm_fs *fs, struct pm_ino *dir, const char *name);
 int pm_dir_repoint(struct pm_fs *fs, struct pm_ino *dir, const char *name, uint64_t ino, uint8_t type);
 bool pm_dir_is_empty(struct pm_fs *fs, struct pm_ino *dir);
+/* pm_dir_trim -- give emptied directory blocks back (outside transactions) */
+int pm_dir_trim(struct pm_fs *fs, struct pm_ino *dir);
 void pm_dir_free(struct pm_dir *d);
 /* pm_dir_next -- the first entry at or after position pos; -ENOENT at the end */
 int pm_dir_next(struct pm_fs *fs, struct pm_ino *dir, uint64_t pos, struct pm_dirent_ref *out,

@@ -5,6 +5,7 @@
 #include <time.h>
 
 #include "fsi.h"
+#include "journal.h"
 
 void pm_now(struct pm_time *t)
 {
@@ -107,6 +108,7 @@ void pm_inode_touch(struct pm_fs *fs, uint64_t ino, bool mtime, bool ctime)
 	struct pm_time now;
 
 	pm_now(&now);
+	pm_tx_touch(fs, &di->mtime, 2 * sizeof(struct pm_time));
 	if (mtime)
 		di->mtime = now;
 	if (ctime)
@@ -121,11 +123,15 @@ void pm_inode_release(struct pm_fs *fs, struct pm_ino *pi)
 	pm_data_truncate(fs, pi, 0);
 	if (di->root) /* a tree that could not be freed is left to fsck */
 		return;
+	bool own;
+	struct pm_tx *tx = pm_tx_join(fs, &own);
+	pm_tx_touch(fs, di, sizeof(*di));
 	di->mode = 0;
 	di->nlink = 0;
 	di->height = 0;
 	di->size = 0;
 	di->blocks = 0;
 	pm_persist(fs, di, sizeof(*di));
+	pm_tx_end(tx, own);
 	pm_alloc_inode_free(fs, pi->ino);
 }

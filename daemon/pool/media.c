@@ -1,6 +1,8 @@
 /* media.c -- libpmem2 mapping of the pool and its persistence functions */
 #include <errno.h>
 #include <fcntl.h>
+#include <signal.h>
+#include <sys/mman.h>
 #include <libpmem2.h>
 #include <stdlib.h>
 #include <string.h>
@@ -24,7 +26,11 @@ struct pm_media {
 	pmem2_persist_fn persist;
 	pmem2_memcpy_fn memcpy_fn;
 	pmem2_memset_fn memset_fn;
+	bool emulate;            /* crash emulation: base is a private copy */
+	uint64_t events, crash_at;
 };
+
+#define CACHE_LINE 64u
 
 static int lock_pool(int fd, const char *path, unsigned flags)
 {
@@ -70,6 +76,18 @@ int pm_media_open(const char *path, unsigned flags, struct pm_media **out)
 		ret = pm_err(EINVAL, "%s is empty: not a pmfuse pool (create one with mkfs.pmfuse)", path);
 		goto err_source;
 	}
+	if (flags & PM_MEDIA_EMULATE) {
+		/* MAP_PRIVATE: stores stay in this process until flushed */
+		m->base = mmap(NULL, m->size, PROT_READ | PROT_WRITE, MAP_PRIVATE, m->fd, 0);
+		if (m->base == MAP_FAILED) {
+			ret = pm_err(errno, "cannot map %s: %s", path, strerror(errno));
+			goto err_source;
+		}
+		m->emulate = true;
+		m->gran = PMEM2_GRANULARITY_CACHE_LINE;
+		*out = m;
+		return 0;
+	}
 	if (pmem2_config_new(&cfg)) {
 		ret = pm_err(ENOMEM, "%s", pmem2_errormsg());
 		goto err_source;
@@ -113,7 +131,10 @@ void pm_media_delete(struct pm_media **mp)
 
 	if (!m)
 		return;
-	pmem2_map_delete(&m->map);
+	if (m->emulate)
+		munmap(m->base, m->size);
+	else
+		pmem2_map_delete(&m->map);
 	pmem2_source_delete(&m->src);
 	close(m->fd); /* drops the pool lock */
 	free(m);
@@ -133,29 +154,88 @@ const char *pm_media_granularity(const struct pm_media *m)
 	}
 }
 
+void pm_media_crash_at(struct pm_media *m, uint64_t n)
+{
+	m->crash_at = n;
+}
+
+uint64_t pm_media_events(const struct pm_media *m)
+{
+	return __atomic_load_n(&m->events, __ATOMIC_RELAXED);
+}
+
+/* event -- count a flush or drain; the crash point is a power failure */
+static void event(struct pm_media *m)
+{
+	uint64_t n = __atomic_add_fetch(&m->events, 1, __ATOMIC_SEQ_CST);
+
+	if (m->crash_at && n >= m->crash_at)
+		raise(SIGKILL);
+}
+
+/* emulated_flush -- the cache lines of a range reach the pool file */
+static void emulated_flush(struct pm_media *m, const void *addr, size_t len)
+{
+	uintptr_t b = (uintptr_t)m->base;
+	uintptr_t lo = ((uintptr_t)addr - b) & ~(uintptr_t)(CACHE_LINE - 1);
+	uintptr_t hi = ((uintptr_t)addr - b + len + CACHE_LINE - 1) & ~(uintptr_t)(CACHE_LINE - 1);
+
+	if (hi > m->size)
+		hi = m->size;
+	while (lo < hi) {
+		ssize_t n = pwrite(m->fd, (const char *)m->base + lo, hi - lo, (off_t)lo);
+		if (n <= 0 && errno != EINTR)
+			abort(); /* the emulated media is gone: nothing sane to do */
+		if (n > 0)
+			lo += (uintptr_t)n;
+	}
+}
+
 void pm_media_flush(struct pm_media *m, const void *addr, size_t len)
 {
-	if (len)
-		m->flush(addr, len);
+	if (!len)
+		return;
+	if (m->emulate) {
+		event(m);
+		emulated_flush(m, addr, len);
+		return;
+	}
+	m->flush(addr, len);
 }
 
 void pm_media_drain(struct pm_media *m)
 {
+	if (m->emulate) {
+		event(m);
+		return;
+	}
 	m->drain();
 }
 
 void pm_media_persist(struct pm_media *m, const void *addr, size_t len)
 {
-	if (len)
-		m->persist(addr, len);
+	if (!len)
+		return;
+	if (m->emulate) {
+		pm_media_flush(m, addr, len);
+		pm_media_drain(m);
+		return;
+	}
+	m->persist(addr, len);
 }
 
 void pm_media_copy(struct pm_media *m, void *dst, const void *src, size_t len)
 {
-	m->memcpy_fn(dst, src, len, PMEM2_F_MEM_NOFLUSH);
+	if (m->emulate)
+		memcpy(dst, src, len);
+	else
+		m->memcpy_fn(dst, src, len, PMEM2_F_MEM_NOFLUSH);
 }
 
 void pm_media_zero(struct pm_media *m, void *dst, size_t len)
 {
-	m->memset_fn(dst, 0, len, PMEM2_F_MEM_NOFLUSH);
+	if (m->emulate)
+		memset(dst, 0, len);
+	else
+		m->memset_fn(dst, 0, len, PMEM2_F_MEM_NOFLUSH);
 }

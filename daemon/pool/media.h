@@ -11,6 +11,10 @@
 enum pm_media_flags {
 	PM_MEDIA_RDONLY = 1 << 0,  /* map read-only; shared lock only */
 	PM_MEDIA_NOLOCK = 1 << 1,  /* take no lock (tests) */
+	/* crash emulation (a testing aid): work on a volatile copy; only
+	 * flushed ranges, rounded to cache lines, reach the pool file, so a
+	 * kill leaves what a power failure would */
+	PM_MEDIA_EMULATE = 1 << 2,
 };
 
 struct pm_media;
@@ -19,6 +23,12 @@ struct pm_media;
  * file or device-DAX node. */
 int pm_media_open(const char *path, unsigned flags, struct pm_media **out);
 void pm_media_delete(struct pm_media **m);
+
+/* pm_media_crash_at -- with crash emulation: SIGKILL ourselves at the nth
+ * flush-or-drain event (0: never) */
+void pm_media_crash_at(struct pm_media *m, uint64_t n);
+/* pm_media_events -- flush and drain events so far (crash emulation) */
+uint64_t pm_media_events(const struct pm_media *m);
 
 void *pm_media_base(const struct pm_media *m);
 size_t pm_media_size(const struct pm_media *m);

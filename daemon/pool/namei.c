@@ -8,6 +8,7 @@
 
 #include "fs.h"
 #include "fsi.h"
+#include "journal.h"
 
 #define PM_LINK_MAX 65000u
 
@@ -152,6 +153,7 @@ static int new_inode(struct pm_fs *fs, struct pm_ino *dp, uint32_t mode, uint64_
 		return ret;
 	di = pm_dinode(fs, ino);
 	gen = di->generation + 1;
+	pm_tx_touch(fs, di, sizeof(*di));
 	memset(di, 0, sizeof(*di));
 	pm_now(&now);
 	di->mode = mode;
@@ -200,6 +202,8 @@ static int create(struct pm_fs *fs, uint64_t dir, const char *name, uint32_t mod
 		return ret;
 	pthread_rwlock_wrlock(&fs->ns_lock);
 	pthread_rwlock_wrlock(&dp->lock);
+	bool own;
+	struct pm_tx *tx = pm_tx_join(fs, &own);
 	struct pm_dinode *dd = pm_dinode(fs, dir);
 	if (dd->nlink == 0)
 		ret = -ENOENT; /* removed directory */
@@ -221,12 +225,14 @@ static int create(struct pm_fs *fs, uint64_t dir, const char *name, uint32_t mod
 		drop_new(fs, pi);
 		goto out;
 	}
+	pm_tx_touch(fs, dd, sizeof(*dd));
 	if (S_ISDIR(mode))
 		dd->nlink++;
 	pm_inode_touch(fs, dir, true, true);
 	pm_persist(fs, dd, sizeof(*dd));
 	fill_attr(fs, pi, attr);
 out:
+	pm_tx_end(tx, own);
 	pthread_rwlock_unlock(&dp->lock);
 	pthread_rwlock_unlock(&fs->ns_lock);
 	pm_ino_put(fs, dp);
@@ -306,6 +312,8 @@ int pm_fs_link(struct pm_fs *fs, uint64_t ino, uint64_t dir, const char *name, s
 	di = pm_dinode(fs, ino);
 	pthread_rwlock_wrlock(&fs->ns_lock);
 	lock_set((struct pm_ino *[]){ dp, pi }, 2, true);
+	bool own;
+	struct pm_tx *tx = pm_tx_join(fs, &own);
 	if (S_ISDIR(di->mode))
 		ret = -EPERM;
 	else if (di->nlink == 0 || pm_dinode(fs, dir)->nlink == 0)
@@ -317,6 +325,7 @@ int pm_fs_link(struct pm_fs *fs, uint64_t ino, uint64_t dir, const char *name, s
 	else if (ret == -ENOENT)
 		ret = pm_dir_add(fs, dp, name, ino, dtype(di->mode));
 	if (ret == 0) {
+		pm_tx_touch(fs, di, sizeof(*di));
 		di->nlink++;
 		pm_inode_touch(fs, ino, false, true);
 		pm_persist(fs, di, sizeof(*di));
@@ -324,6 +333,7 @@ int pm_fs_link(struct pm_fs *fs, uint64_t ino, uint64_t dir, const char *name, s
 		pm_persist(fs, pm_dinode(fs, dir), sizeof(struct pm_dinode));
 		fill_attr(fs, pi, attr);
 	}
+	pm_tx_end(tx, own);
 	lock_set((struct pm_ino *[]){ dp, pi }, 2, false);
 	pthread_rwlock_unlock(&fs->ns_lock);
 	pm_ino_put(fs, dp);
@@ -337,6 +347,8 @@ static void drop_link(struct pm_fs *fs, struct pm_ino *pi, struct pm_dinode *par
 {
 	struct pm_dinode *di = pm_dinode(fs, pi->ino);
 
+	pm_tx_touch(fs, di, sizeof(*di));
+	pm_tx_touch(fs, parent, sizeof(*parent));
 	if (S_ISDIR(di->mode)) {
 		di->nlink = 0;
 		if (parent->nlink > 2)
@@ -368,6 +380,8 @@ static int remove_name(struct pm_fs *fs, uint64_t dir, const char *name, bool wa
 	if ((ret = pm_dir_find(fs, dp, name, &ref)) || (ret = pm_ino_live(fs, ref.ino, &pi)))
 		goto out;
 	lock_set((struct pm_ino *[]){ dp, pi }, 2, true);
+	bool own;
+	struct pm_tx *tx = pm_tx_join(fs, &own);
 	bool is_dir = S_ISDIR(pm_dinode(fs, pi->ino)->mode);
 	if (want_dir && !is_dir)
 		ret = -ENOTDIR;
@@ -381,6 +395,9 @@ static int remove_name(struct pm_fs *fs, uint64_t dir, const char *name, bool wa
 		pm_inode_touch(fs, dir, true, true);
 		pm_persist(fs, dd, sizeof(*dd));
 	}
+	pm_tx_end(tx, own);
+	if (ret == 0)
+		pm_dir_trim(fs, dp);
 	lock_set((struct pm_ino *[]){ dp, pi }, 2, false);
 out:
 	pthread_rwlock_unlock(&fs->ns_lock);
@@ -419,6 +436,9 @@ static void move_dir(struct pm_fs *fs, struct pm_ino *pi, uint64_t olddir, uint6
 
 	if (!S_ISDIR(di->mode) || olddir == newdir)
 		return;
+	pm_tx_touch(fs, di, sizeof(*di));
+	pm_tx_touch(fs, pm_dinode(fs, olddir), sizeof(struct pm_dinode));
+	pm_tx_touch(fs, pm_dinode(fs, newdir), sizeof(struct pm_dinode));
 	di->parent = newdir;
 	pm_persist(fs, di, sizeof(*di));
 	pm_dinode(fs, olddir)->nlink--;
@@ -442,6 +462,7 @@ static int do_rename(struct pm_fs *fs, struct pm_ino *odp, const char *name, str
 			return ret;
 		move_dir(fs, src, odp->ino, ndp->ino);
 		move_dir(fs, dst, ndp->ino, odp->ino);
+		pm_tx_touch(fs, dd, sizeof(*dd));
 		pm_inode_touch(fs, dst->ino, false, true);
 		pm_persist(fs, dd, sizeof(*dd));
 	} else {
@@ -469,6 +490,7 @@ static int do_rename(struct pm_fs *fs, struct pm_ino *odp, const char *name, str
 			drop_link(fs, dst, pm_dinode(fs, ndp->ino));
 		move_dir(fs, src, odp->ino, ndp->ino);
 	}
+	pm_tx_touch(fs, sd, sizeof(*sd));
 	pm_inode_touch(fs, src->ino, false, true);
 	pm_persist(fs, sd, sizeof(*sd));
 	pm_inode_touch(fs, odp->ino, true, true);
@@ -511,7 +533,14 @@ int pm_fs_rename(struct pm_fs *fs, uint64_t dir, const char *name, uint64_t newd
 		goto out_unlock;
 	}
 	lock_set((struct pm_ino *[]){ odp, ndp, src, dst }, 4, true);
+	bool own;
+	struct pm_tx *tx = pm_tx_join(fs, &own);
 	ret = do_rename(fs, odp, name, ndp, newname, flags, src, dst);
+	pm_tx_end(tx, own);
+	if (ret == 0) {
+		pm_dir_trim(fs, odp);
+		pm_dir_trim(fs, ndp);
+	}
 	lock_set((struct pm_ino *[]){ odp, ndp, src, dst }, 4, false);
 out_unlock:
 	pthread_rwlock_unlock(&fs->ns_lock);

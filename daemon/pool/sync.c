@@ -1,5 +1,6 @@
 /* sync.c -- dirty-range tracking and persisting an inode's dirty ranges */
 #include "fsi.h"
+#include "journal.h"
 
 /* Ranges are kept in pool offsets; a write that continues the last range
  * extends it, so sequential writes cost one entry. */
@@ -56,6 +57,7 @@ void pm_sync_inode(struct pm_fs *fs, struct pm_ino *pi)
 		pm_media_drain(fs->m); /* the data and tree nodes are durable */
 	}
 	if (pi->size_dirty) {
+		pm_tx_touch(fs, &di->size, sizeof(di->size));
 		/* published only now, so a crash never shows bytes that were
 		 * not persisted */
 		di->size = pi->size;

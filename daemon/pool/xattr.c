@@ -8,6 +8,7 @@
 #include "err.h"
 #include "fs.h"
 #include "fsi.h"
+#include "journal.h"
 
 #define XATTR_VALUE_MAX 65536u
 #define REC_SIZE(nl, vl) ((sizeof(struct pm_xattr_rec) + (nl) + (vl) + 7u) & ~7u)
@@ -163,6 +164,8 @@ static int replace(struct pm_fs *fs, struct pm_ino *pi, const struct rec *skip, 
 			      (unsigned long)pi->ino, PM_XATTR_MAX_BLOCKS * 4);
 	if (nb && pm_alloc_contig(fs, nb, &start))
 		return pm_err(ENOSPC, "pool is full");
+	bool own;
+	struct pm_tx *tx = pm_tx_join(fs, &own);
 	if (nb) {
 		size_t at = 0;
 		dst = pm_blk_ptr(fs, start);
@@ -183,14 +186,16 @@ static int replace(struct pm_fs *fs, struct pm_ino *pi, const struct rec *skip, 
 			if (vlen)
 				memcpy(dst + at + sizeof(h) + nlen, value, vlen);
 		}
-		pm_persist(fs, dst, size);
+		pm_tx_fresh(fs, dst, size); /* durable before the inode names it */
 	}
+	pm_tx_touch(fs, di, sizeof(*di));
 	di->xattr_block = nb ? start : 0;
 	di->xattr_size = (uint32_t)size;
 	di->xattr_blocks = (uint32_t)nb;
 	di->blocks = di->blocks + nb - old_blocks;
 	pm_inode_touch(fs, pi->ino, false, true);
 	pm_persist(fs, di, sizeof(*di));
+	pm_tx_end(tx, own);
 	if (old_block)
 		pm_alloc_free(fs, old_block, old_blocks);
 	return 0;
@@ -264,11 +269,15 @@ void pm_xattr_drop(struct pm_fs *fs, struct pm_ino *pi)
 
 	if (!b)
 		return;
+	bool own;
+	struct pm_tx *tx = pm_tx_join(fs, &own);
+	pm_tx_touch(fs, di, sizeof(*di));
 	di->xattr_block = 0;
 	di->xattr_size = 0;
 	di->xattr_blocks = 0;
 	di->blocks -= n <= di->blocks ? n : di->blocks;
 	pm_persist(fs, di, sizeof(*di));
+	pm_tx_end(tx, own);
 	if (pm_blk_valid(fs, b) && pm_blk_valid(fs, b + n - 1))
 		pm_alloc_free(fs, b, n);
 }

@@ -1,0 +1,258 @@
+/* journal.c -- undo journal for metadata updates, in lanes (journal.h) */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "crc.h"
+#include "err.h"
+#include "fsi.h"
+#include "journal.h"
+
+#define LANE_BYTES(sb) ((sb)->journal_blocks * PM_BLOCK_SIZE / PM_JOURNAL_LANES)
+#define REC_ALIGN(n) (((n) + 7u) & ~(size_t)7u)
+#define MAX_SNAPS 256
+
+struct pm_tx {
+	struct pm_fs *fs;
+	unsigned lane;
+	uint8_t *base;           /* the lane */
+	size_t used;             /* bytes of records so far */
+	uint64_t seq;
+	unsigned nsnaps;
+	struct pm_range snaps[MAX_SNAPS]; /* what to persist at commit */
+	bool overflow;           /* ranges beyond snaps[]: flush everything dirty */
+};
+
+static __thread struct pm_tx *current;
+
+static void remember(struct pm_tx *tx, uint64_t off, size_t len);
+
+struct pm_journal {
+	pthread_mutex_t lock;
+	pthread_cond_t free_cond;
+	uint32_t busy;           /* bit per lane */
+	uint64_t seq;
+	struct pm_tx txs[PM_JOURNAL_LANES];
+};
+
+static uint8_t *lane_base(void *pool, const struct pm_super *sb, unsigned lane)
+{
+	return (uint8_t *)pool + sb->journal_start * PM_BLOCK_SIZE + lane * LANE_BYTES(sb);
+}
+
+static uint32_t rec_crc(const struct pm_jrec *r, const void *data)
+{
+	struct pm_jrec h = *r;
+
+	h.crc = 0;
+	return pm_crc32c(pm_crc32c(0, &h, sizeof(h)), data, r->len);
+}
+
+/* range_ok -- undo records may only restore the inode table and data area */
+static bool range_ok(const struct pm_super *sb, uint64_t off, uint64_t len)
+{
+	uint64_t lo = sb->itable_start * PM_BLOCK_SIZE, hi = sb->pool_size;
+
+	return off >= lo && len <= hi - lo && off <= hi - len;
+}
+
+int pm_journal_recover(struct pm_media *m, void *pool, const struct pm_super *sb, bool dry_run)
+{
+	size_t lane_bytes = LANE_BYTES(sb);
+	int found = 0;
+
+	if (lane_bytes < 2 * sizeof(struct pm_lane_hdr))
+		return pm_err(EUCLEAN, "journal region is too small; run fsck.pmfuse");
+	for (unsigned l = 0; l < PM_JOURNAL_LANES; l++) {
+		uint8_t *lb = lane_base(pool, sb, l);
+		struct pm_lane_hdr *h = (struct pm_lane_hdr *)lb;
+		const struct pm_jrec *recs[4096];
+		unsigned n = 0;
+		size_t at = sizeof(*h);
+
+		if (h->state == PM_LANE_IDLE)
+			continue;
+		if (h->state != PM_LANE_ACTIVE)
+			return pm_err(EUCLEAN, "journal lane %u has a bad state word; run fsck.pmfuse", l);
+		found++;
+		/* the valid prefix of records: this transaction's, intact */
+		while (at + sizeof(struct pm_jrec) <= lane_bytes && n < 4096) {
+			const struct pm_jrec *r = (const struct pm_jrec *)(lb + at);
+			if (r->seq != h->seq || r->len > lane_bytes - at - sizeof(*r) ||
+			    r->crc != rec_crc(r, r + 1))
+				break;
+			if (!range_ok(sb, r->off, r->len))
+				return pm_err(EUCLEAN, "journal lane %u: record outside the pool; run fsck.pmfuse", l);
+			recs[n++] = r;
+			at += REC_ALIGN(sizeof(*r) + r->len);
+		}
+		if (dry_run)
+			continue;
+		while (n--) {
+			const struct pm_jrec *r = recs[n];
+			memcpy((uint8_t *)pool + r->off, r + 1, r->len);
+			pm_media_flush(m, (uint8_t *)pool + r->off, r->len);
+		}
+		pm_media_drain(m); /* the old contents are back and durable */
+		h->state = PM_LANE_IDLE;
+		pm_media_persist(m, &h->state, sizeof(h->state));
+	}
+	return found;
+}
+
+int pm_journal_init(struct pm_fs *fs)
+{
+	struct pm_journal *j = calloc(1, sizeof(*j));
+
+	if (!j)
+		return pm_err(ENOMEM, "out of memory");
+	pthread_mutex_init(&j->lock, NULL);
+	pthread_cond_init(&j->free_cond, NULL);
+	for (unsigned l = 0; l < PM_JOURNAL_LANES; l++) {
+		struct pm_lane_hdr *h = (struct pm_lane_hdr *)lane_base(fs->base, &fs->sb, l);
+		if (h->seq > j->seq)
+			j->seq = h->seq;
+		j->txs[l].fs = fs;
+		j->txs[l].lane = l;
+		j->txs[l].base = (uint8_t *)h;
+	}
+	fs->journal = j;
+	return 0;
+}
+
+void pm_journal_fini(struct pm_fs *fs)
+{
+	struct pm_journal *j = fs->journal;
+
+	if (!j)
+		return;
+	pthread_mutex_destroy(&j->lock);
+	pthread_cond_destroy(&j->free_cond);
+	free(j);
+	fs->journal = NULL;
+}
+
+struct pm_tx *pm_tx_begin(struct pm_fs *fs)
+{
+	struct pm_journal *j = fs->journal;
+	struct pm_lane_hdr *h;
+	struct pm_tx *tx;
+	unsigned l;
+
+	pthread_mutex_lock(&j->lock);
+	while (j->busy == (1u << PM_JOURNAL_LANES) - 1)
+		pthread_cond_wait(&j->free_cond, &j->lock);
+	l = (unsigned)__builtin_ctz(~j->busy);
+	j->busy |= 1u << l;
+	tx = &j->txs[l];
+	tx->seq = ++j->seq;
+	pthread_mutex_unlock(&j->lock);
+
+	tx->used = sizeof(struct pm_lane_hdr);
+	tx->nsnaps = 0;
+	tx->overflow = false;
+	current = tx;
+	h = (struct pm_lane_hdr *)tx->base;
+	h->seq = tx->seq;
+	pm_media_flush(fs->m, &h->seq, sizeof(h->seq));
+	h->state = PM_LANE_ACTIVE;
+	pm_media_persist(fs->m, h, sizeof(*h)); /* the lane is ours */
+	return tx;
+}
+
+int pm_tx_snap(struct pm_tx *tx, const void *p, size_t len)
+{
+	struct pm_fs *fs = tx->fs;
+	uint64_t off = pm_off(fs, p);
+	size_t lane_bytes = LANE_BYTES(&fs->sb), need = REC_ALIGN(sizeof(struct pm_jrec) + len);
+	struct pm_jrec *r;
+
+	for (unsigned i = 0; i < tx->nsnaps; i++) /* logged already: the old bytes are safe */
+		if (off >= tx->snaps[i].off && off + len <= tx->snaps[i].off + tx->snaps[i].len)
+			return 0;
+	if (tx->used + need > lane_bytes)
+		return pm_err(ENOSPC, "transaction too large for a journal lane");
+	r = (struct pm_jrec *)(tx->base + tx->used);
+	r->seq = tx->seq;
+	r->off = off;
+	r->len = (uint32_t)len;
+	memcpy(r + 1, p, len);
+	r->crc = rec_crc(r, r + 1);
+	/* the old bytes are durable before anyone changes them */
+	pm_media_persist(fs->m, r, sizeof(*r) + len);
+	tx->used += need;
+	remember(tx, off, len);
+	return 0;
+}
+
+void pm_tx_commit(struct pm_tx *tx)
+{
+	struct pm_fs *fs = tx->fs;
+	struct pm_journal *j = fs->journal;
+	struct pm_lane_hdr *h = (struct pm_lane_hdr *)tx->base;
+
+	for (unsigned i = 0; i < tx->nsnaps; i++)
+		pm_media_flush(fs->m, fs->base + tx->snaps[i].off, tx->snaps[i].len);
+	pm_media_drain(fs->m); /* every change of the transaction is durable */
+	current = NULL;
+	h->state = PM_LANE_IDLE;
+	pm_media_persist(fs->m, &h->state, sizeof(h->state)); /* retired */
+
+	pthread_mutex_lock(&j->lock);
+	j->busy &= ~(1u << tx->lane);
+	pthread_cond_signal(&j->free_cond);
+	pthread_mutex_unlock(&j->lock);
+}
+
+struct pm_tx *pm_tx_join(struct pm_fs *fs, bool *own)
+{
+	*own = current == NULL;
+	return current ? current : pm_tx_begin(fs);
+}
+
+void pm_tx_end(struct pm_tx *tx, bool own)
+{
+	if (own)
+		pm_tx_commit(tx);
+}
+
+/* remember -- a range to flush at commit; merged with the last if adjacent */
+static void remember(struct pm_tx *tx, uint64_t off, size_t len)
+{
+	if (tx->nsnaps) {
+		struct pm_range *l = &tx->snaps[tx->nsnaps - 1];
+		if (off >= l->off && off <= l->off + l->len) {
+			if (off + len > l->off + l->len)
+				l->len = off + len - l->off;
+			return;
+		}
+	}
+	if (tx->nsnaps == MAX_SNAPS) {
+		/* flush now: durable early is still durable before the commit */
+		pm_media_flush(tx->fs->m, tx->fs->base + off, len);
+		return;
+	}
+	tx->snaps[tx->nsnaps++] = (struct pm_range){ off, len };
+}
+
+void pm_tx_touch(struct pm_fs *fs, const void *p, size_t len)
+{
+	if (current && pm_tx_snap(current, p, len))
+		remember(current, pm_off(fs, p), len); /* lane full: best effort */
+}
+
+void pm_tx_fresh(struct pm_fs *fs, const void *p, size_t len)
+{
+	if (current)
+		remember(current, pm_off(fs, p), len);
+	else
+		pm_media_flush(fs->m, p, len);
+}
+
+void pm_persist(struct pm_fs *fs, const void *p, size_t len)
+{
+	if (current)
+		remember(current, pm_off(fs, p), len);
+	else
+		pm_media_persist(fs->m, p, len);
+}
