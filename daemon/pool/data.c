@@ -305,8 +305,9 @@ int pm_data_write(struct pm_fs *fs, struct pm_ino *pi, uint64_t off, const void 
 
 /* free_range -- free the blocks of file blocks [first, last] below *slot, a
  * pointer of height h covering [base, base + cap(h)); returns whether the
- * subtree is now empty. Freed blocks go to freed, released after the
- * cleared pointers are durable. */
+ * subtree is now empty. Freed blocks go to freed. Inside a transaction the
+ * cleared pointers are logged first; outside, each clear is one 8-byte
+ * store, flushed. */
 static bool free_range(struct pm_fs *fs, uint64_t *slot, unsigned h, uint64_t base, uint64_t first,
 		       uint64_t last, GArray *freed)
 {
@@ -318,13 +319,23 @@ static bool free_range(struct pm_fs *fs, uint64_t *slot, unsigned h, uint64_t ba
 		return false; /* leave damage to fsck */
 	if (h > 0) {
 		uint64_t *node = pm_blk_ptr(fs, *slot), span = tree_cap(h - 1);
+		unsigned lo = PM_TREE_FANOUT, hi = 0;
+
 		for (unsigned i = 0; i < PM_TREE_FANOUT; i++) {
 			uint64_t cb = base + i * span;
-			if (cb > last || cb + span - 1 < first) {
+			if (cb <= last && cb + span - 1 >= first) {
+				lo = i < lo ? i : lo;
+				hi = i;
+			}
+		}
+		if (h == 1 && lo <= hi)
+			pm_tx_touch(fs, &node[lo], (hi - lo + 1) * sizeof(*node));
+		for (unsigned i = 0; i < PM_TREE_FANOUT; i++) {
+			if (i < lo || i > hi) {
 				empty = empty && node[i] == 0;
 				continue;
 			}
-			if (!free_range(fs, &node[i], h - 1, cb, first, last, freed))
+			if (!free_range(fs, &node[i], h - 1, base + i * span, first, last, freed))
 				empty = false;
 		}
 		if (!empty)
@@ -333,8 +344,9 @@ static bool free_range(struct pm_fs *fs, uint64_t *slot, unsigned h, uint64_t ba
 		return false;
 	}
 	g_array_append_val(freed, *slot);
+	pm_tx_touch(fs, slot, sizeof(*slot));
 	*slot = 0;
-	pm_media_flush(fs->m, slot, sizeof(*slot));
+	pm_persist(fs, slot, sizeof(*slot));
 	return true;
 }
 
@@ -350,9 +362,11 @@ static int free_blocks(struct pm_fs *fs, struct pm_ino *pi, uint64_t first, uint
 	 * handed to another file: no block is ever owned twice. */
 	pm_sync_inode(fs, pi);
 	free_range(fs, &di->root, di->height, 0, first, last, freed);
-	pm_media_drain(fs->m);
+	if (!pm_tx_active())
+		pm_media_drain(fs->m);
 	for (guint i = 0; i < freed->len; i++)
-		pm_alloc_free(fs, g_array_index(freed, uint64_t, i), 1);
+		pm_tx_release(fs, g_array_index(freed, uint64_t, i), 1);
+	pm_tx_touch(fs, &di->blocks, sizeof(di->blocks));
 	di->blocks -= freed->len <= di->blocks ? freed->len : di->blocks;
 	pm_persist(fs, di, sizeof(*di));
 	g_array_free(freed, TRUE);
@@ -368,6 +382,12 @@ static int zero_part(struct pm_fs *fs, struct pm_ino *pi, uint64_t from, uint64_
 	if (ret || !pblk || from >= to)
 		return ret;
 	uint8_t *p = (uint8_t *)pm_blk_ptr(fs, pblk) + (from & (PM_BLOCK_SIZE - 1));
+	if (pm_tx_active()) { /* part of an atomic truncate or punch */
+		pm_tx_touch(fs, p, to - from);
+		pm_media_zero(fs->m, p, to - from);
+		pm_persist(fs, p, to - from);
+		return 0;
+	}
 	pm_media_zero(fs->m, p, to - from);
 	pm_sync_dirty(fs, pi, p, to - from);
 	return 0;
@@ -383,14 +403,13 @@ int pm_data_truncate(struct pm_fs *fs, struct pm_ino *pi, uint64_t size)
 	if (size < pi->size || size < di->size) {
 		uint64_t first = (size + PM_BLOCK_SIZE - 1) >> PM_BLOCK_SHIFT;
 		bool own;
-		struct pm_tx *tx;
+		struct pm_tx *tx = pm_tx_join(fs, &own);
 
-		/* the tail is zero before the size says so; the blocks past the
-		 * new end go after the size change committed (a crash between
+		/* the tail is zeroed and the size set in one transaction; the
+		 * blocks past the new end go after it committed (a crash between
 		 * leaves them past the end, where mount trims them) */
 		if (size & (PM_BLOCK_SIZE - 1))
 			ret = zero_part(fs, pi, size, (size | (PM_BLOCK_SIZE - 1)) + 1);
-		tx = pm_tx_join(fs, &own);
 		pi->size = size;
 		pi->size_dirty = true;
 		pm_sync_inode(fs, pi);
@@ -405,7 +424,8 @@ int pm_data_truncate(struct pm_fs *fs, struct pm_ino *pi, uint64_t size)
 	return ret;
 }
 
-int pm_data_punch(struct pm_fs *fs, struct pm_ino *pi, uint64_t off, uint64_t len)
+/* punch_piece -- punch [off, off + len), atomically */
+static int punch_piece(struct pm_fs *fs, struct pm_ino *pi, uint64_t off, uint64_t len)
 {
 	uint64_t end = off + len, first, lastp1;
 	int ret;
@@ -423,6 +443,30 @@ int pm_data_punch(struct pm_fs *fs, struct pm_ino *pi, uint64_t off, uint64_t le
 		return ret;
 	if (lastp1 > first)
 		ret = free_blocks(fs, pi, first, lastp1 - 1);
+	return ret;
+}
+
+/* pm_data_punch -- a punch inside one leaf's span (2 MiB) is atomic; a
+ * longer one is atomic piece by piece (a lane holds one leaf's pointers) */
+int pm_data_punch(struct pm_fs *fs, struct pm_ino *pi, uint64_t off, uint64_t len)
+{
+	const uint64_t span = (uint64_t)PM_TREE_FANOUT << PM_BLOCK_SHIFT;
+	int ret = 0;
+
+	while (len && !ret) {
+		uint64_t n = span - (off % span);
+		bool own;
+		struct pm_tx *tx;
+
+		if (n > len)
+			n = len;
+		pm_sync_inode(fs, pi);
+		tx = pm_tx_join(fs, &own);
+		ret = punch_piece(fs, pi, off, n);
+		pm_tx_end(tx, own);
+		off += n;
+		len -= n;
+	}
 	return ret;
 }
 

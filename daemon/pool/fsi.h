@@ -145,7 +145,8 @@ int pm_dir_add(struct pm_fs *fs, struct pm_ino *dir, const char *name, uint64_t 
 int pm_dir_remove(struct pm_fs *fs, struct pm_ino *dir, const char *name);
 int pm_dir_repoint(struct pm_fs *fs, struct pm_ino *dir, const char *name, uint64_t ino, uint8_t type);
 bool pm_dir_is_empty(struct pm_fs *fs, struct pm_ino *dir);
-/* pm_dir_trim -- give emptied directory blocks back (outside transactions) */
+/* pm_dir_trim -- give emptied directory blocks back (inside the transaction
+ * that emptied them) */
 int pm_dir_trim(struct pm_fs *fs, struct pm_ino *dir);
 void pm_dir_free(struct pm_dir *d);
 /* pm_dir_next -- the first entry at or after position pos; -ENOENT at the end */

@@ -20,7 +20,7 @@ struct pm_tx {
 	uint64_t seq;
 	unsigned nsnaps;
 	struct pm_range snaps[MAX_SNAPS]; /* what to persist at commit */
-	bool overflow;           /* ranges beyond snaps[]: flush everything dirty */
+	GArray *frees;           /* struct pm_range of blocks to free after commit */
 };
 
 static __thread struct pm_tx *current;
@@ -126,6 +126,9 @@ void pm_journal_fini(struct pm_fs *fs)
 
 	if (!j)
 		return;
+	for (unsigned l = 0; l < PM_JOURNAL_LANES; l++)
+		if (j->txs[l].frees)
+			g_array_free(j->txs[l].frees, TRUE);
 	pthread_mutex_destroy(&j->lock);
 	pthread_cond_destroy(&j->free_cond);
 	free(j);
@@ -150,7 +153,9 @@ struct pm_tx *pm_tx_begin(struct pm_fs *fs)
 
 	tx->used = sizeof(struct pm_lane_hdr);
 	tx->nsnaps = 0;
-	tx->overflow = false;
+	if (!tx->frees)
+		tx->frees = g_array_new(FALSE, FALSE, sizeof(struct pm_range));
+	g_array_set_size(tx->frees, 0);
 	current = tx;
 	h = (struct pm_lane_hdr *)tx->base;
 	h->seq = tx->seq;
@@ -197,6 +202,10 @@ void pm_tx_commit(struct pm_tx *tx)
 	current = NULL;
 	h->state = PM_LANE_IDLE;
 	pm_media_persist(fs->m, &h->state, sizeof(h->state)); /* retired */
+	for (guint i = 0; i < tx->frees->len; i++) {
+		struct pm_range *r = &g_array_index(tx->frees, struct pm_range, i);
+		pm_alloc_free(fs, r->off, r->len);
+	}
 
 	pthread_mutex_lock(&j->lock);
 	j->busy &= ~(1u << tx->lane);
@@ -255,4 +264,19 @@ void pm_persist(struct pm_fs *fs, const void *p, size_t len)
 		remember(current, pm_off(fs, p), len);
 	else
 		pm_media_persist(fs->m, p, len);
+}
+
+void pm_tx_release(struct pm_fs *fs, uint64_t blk, uint64_t n)
+{
+	if (current) {
+		struct pm_range r = { blk, n };
+		g_array_append_val(current->frees, r);
+	} else {
+		pm_alloc_free(fs, blk, n);
+	}
+}
+
+bool pm_tx_active(void)
+{
+	return current != NULL;
 }

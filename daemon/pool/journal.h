@@ -45,6 +45,12 @@ struct pm_tx *pm_tx_join(struct pm_fs *fs, bool *own);
 void pm_tx_end(struct pm_tx *tx, bool own);
 void pm_tx_touch(struct pm_fs *fs, const void *p, size_t len);
 void pm_tx_fresh(struct pm_fs *fs, const void *p, size_t len);
+/* pm_tx_release -- blocks no longer named by anything: back to the
+ * allocator after the thread's transaction commits (a rollback would name
+ * them again), or now if none runs */
+void pm_tx_release(struct pm_fs *fs, uint64_t blk, uint64_t n);
+/* pm_tx_active -- whether the calling thread runs a transaction */
+bool pm_tx_active(void);
 
 int pm_journal_init(struct pm_fs *fs);
 void pm_journal_fini(struct pm_fs *fs);

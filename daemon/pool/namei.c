@@ -394,10 +394,9 @@ static int remove_name(struct pm_fs *fs, uint64_t dir, const char *name, bool wa
 		drop_link(fs, pi, dd);
 		pm_inode_touch(fs, dir, true, true);
 		pm_persist(fs, dd, sizeof(*dd));
+		pm_dir_trim(fs, dp);
 	}
 	pm_tx_end(tx, own);
-	if (ret == 0)
-		pm_dir_trim(fs, dp);
 	lock_set((struct pm_ino *[]){ dp, pi }, 2, false);
 out:
 	pthread_rwlock_unlock(&fs->ns_lock);
@@ -536,11 +535,11 @@ int pm_fs_rename(struct pm_fs *fs, uint64_t dir, const char *name, uint64_t newd
 	bool own;
 	struct pm_tx *tx = pm_tx_join(fs, &own);
 	ret = do_rename(fs, odp, name, ndp, newname, flags, src, dst);
-	pm_tx_end(tx, own);
 	if (ret == 0) {
 		pm_dir_trim(fs, odp);
 		pm_dir_trim(fs, ndp);
 	}
+	pm_tx_end(tx, own);
 	lock_set((struct pm_ino *[]){ odp, ndp, src, dst }, 4, false);
 out_unlock:
 	pthread_rwlock_unlock(&fs->ns_lock);

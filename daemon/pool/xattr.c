@@ -197,7 +197,7 @@ static int replace(struct pm_fs *fs, struct pm_ino *pi, const struct rec *skip, 
 	pm_persist(fs, di, sizeof(*di));
 	pm_tx_end(tx, own);
 	if (old_block)
-		pm_alloc_free(fs, old_block, old_blocks);
+		pm_tx_release(fs, old_block, old_blocks);
 	return 0;
 }
 
@@ -279,5 +279,5 @@ void pm_xattr_drop(struct pm_fs *fs, struct pm_ino *pi)
 	pm_persist(fs, di, sizeof(*di));
 	pm_tx_end(tx, own);
 	if (pm_blk_valid(fs, b) && pm_blk_valid(fs, b + n - 1))
-		pm_alloc_free(fs, b, n);
+		pm_tx_release(fs, b, n);
 }

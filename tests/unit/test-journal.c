@@ -1,0 +1,453 @@
+/* test-journal.c -- the undo journal, and every crash point of every
+ * metadata operation: with crash emulation, a child process performs one
+ * operation and is killed at its Nth flush or drain; the reopened pool must
+ * show the operation wholly done or not done at all, for every N. */
+#include <errno.h>
+#include <fcntl.h>
+#include <linux/falloc.h>
+#include <linux/fs.h>
+#include <signal.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <sys/xattr.h>
+#include <unistd.h>
+
+#include "crc.h"
+#include "journal.h"
+#include "unit.h"
+
+/* ---- a canonical description of the whole tree (no times, no inode numbers) */
+
+static void describe_dir(struct pm_fs *fs, uint64_t dir, const char *path, GString *out);
+
+struct walk {
+	struct pm_fs *fs;
+	const char *path;
+	GString *out;
+	GPtrArray *names;
+	GArray *inos;
+};
+
+static int collect(void *arg, const char *name, uint64_t ino, uint32_t type, uint64_t next)
+{
+	struct walk *w = arg;
+
+	if (strcmp(name, ".") && strcmp(name, "..")) {
+		g_ptr_array_add(w->names, g_strdup(name));
+		g_array_append_val(w->inos, ino);
+	}
+	return 0;
+}
+
+static void describe_inode(struct pm_fs *fs, uint64_t ino, const char *path, GString *out)
+{
+	struct pm_attr a;
+	char list[4096];
+	int n;
+
+	unit_attr(fs, ino, &a);
+	g_string_append_printf(out, "%s mode=%o nlink=%u uid=%u size=%lu", path, a.mode, a.nlink, a.uid,
+			       (unsigned long)a.size);
+	if (S_ISREG(a.mode) && a.size) {
+		g_autofree uint8_t *buf = g_malloc(a.size);
+		g_assert_cmpuint(unit_read(fs, ino, 0, a.size, buf), ==, a.size);
+		g_string_append_printf(out, " crc=%08x", pm_crc32c(0, buf, a.size));
+	}
+	if (S_ISLNK(a.mode)) {
+		char t[4096];
+		g_assert_cmpint(pm_fs_readlink(fs, ino, t, sizeof(t)), >, 0);
+		g_string_append_printf(out, " -> %s", t);
+	}
+	n = pm_fs_listxattr(fs, ino, list, sizeof(list));
+	g_assert_cmpint(n, >=, 0);
+	for (int i = 0; i < n; i += (int)strlen(list + i) + 1) {
+		char v[256];
+		int vl = pm_fs_getxattr(fs, ino, list + i, v, sizeof(v));
+		g_assert_cmpint(vl, >=, 0);
+		g_string_append_printf(out, " %s=%.*s", list + i, vl, v);
+	}
+	g_string_append_c(out, '\n');
+	if (S_ISDIR(a.mode))
+		describe_dir(fs, ino, path, out);
+}
+
+static gint by_name(gconstpointer a, gconstpointer b)
+{
+	return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+static void describe_dir(struct pm_fs *fs, uint64_t dir, const char *path, GString *out)
+{
+	struct walk w = { fs, path, out, g_ptr_array_new_with_free_func(g_free),
+			  g_array_new(FALSE, FALSE, sizeof(uint64_t)) };
+	GPtrArray *sorted;
+
+	g_assert_cmpint(pm_fs_readdir(fs, dir, 0, collect, &w), ==, 0);
+	sorted = g_ptr_array_new_with_free_func(g_free);
+	for (guint i = 0; i < w.names->len; i++)
+		g_ptr_array_add(sorted, g_strdup_printf("%s\t%lu", (char *)w.names->pdata[i],
+							(unsigned long)g_array_index(w.inos, uint64_t, i)));
+	g_ptr_array_sort(sorted, by_name);
+	for (guint i = 0; i < sorted->len; i++) {
+		char *name = sorted->pdata[i], *tab = strchr(name, '\t');
+		*tab = '\0';
+		g_autofree char *child = g_strdup_printf("%s/%s", path, name);
+		describe_inode(fs, strtoull(tab + 1, NULL, 10), child, out);
+	}
+	g_ptr_array_free(sorted, TRUE);
+	g_ptr_array_free(w.names, TRUE);
+	g_array_free(w.inos, TRUE);
+}
+
+static char *describe(struct pm_fs *fs)
+{
+	GString *out = g_string_new(NULL);
+	struct pm_statfs st;
+
+	describe_inode(fs, PM_ROOT_INO, "", out);
+	pm_fs_statfs(fs, &st);
+	g_string_append_printf(out, "inodes used %lu\n", (unsigned long)(st.files - st.ffree));
+	return g_string_free(out, FALSE);
+}
+
+/* ---- the operations: setup builds the "before" tree, op is the one step */
+
+static uint64_t at(struct pm_fs *fs, const char *path)
+{
+	uint64_t ino = PM_ROOT_INO;
+	g_auto(GStrv) parts = g_strsplit(path, "/", -1);
+
+	for (int i = 0; parts[i]; i++)
+		if (*parts[i])
+			ino = unit_lookup(fs, ino, parts[i]);
+	g_assert_cmpuint(ino, !=, 0);
+	return ino;
+}
+
+static void setup(struct pm_fs *fs)
+{
+	uint64_t d = unit_create(fs, PM_ROOT_INO, "d", S_IFDIR | 0755);
+	uint64_t e = unit_create(fs, PM_ROOT_INO, "e", S_IFDIR | 0755);
+	uint64_t f = unit_create(fs, d, "f", S_IFREG | 0644);
+	uint64_t g = unit_create(fs, PM_ROOT_INO, "g", S_IFREG | 0600);
+	struct pm_attr a;
+
+	unit_create(fs, e, "empty", S_IFDIR | 0755);
+	unit_create(fs, PM_ROOT_INO, "empty2", S_IFDIR | 0700);
+	unit_write_pattern(fs, f, 0, 20000, 1);
+	unit_write_pattern(fs, g, 0, 5000, 2);
+	g_assert_cmpint(pm_fs_fsync(fs, f), ==, 0);
+	g_assert_cmpint(pm_fs_fsync(fs, g), ==, 0);
+	g_assert_cmpint(pm_fs_link(fs, g, d, "g2", &a), ==, 0);
+	pm_fs_forget(fs, g, 1);
+	g_assert_cmpint(pm_fs_setxattr(fs, f, "user.k", "v1", 2, 0), ==, 0);
+}
+
+static struct pm_cred cred;
+
+static void op_create(struct pm_fs *fs)
+{
+	struct pm_attr a;
+	g_assert_cmpint(pm_fs_mknod(fs, at(fs, "d"), "new", S_IFREG | 0644, 0, &cred, &a), ==, 0);
+}
+static void op_mkdir(struct pm_fs *fs)
+{
+	struct pm_attr a;
+	g_assert_cmpint(pm_fs_mknod(fs, PM_ROOT_INO, "nd", S_IFDIR | 0755, 0, &cred, &a), ==, 0);
+}
+static void op_symlink(struct pm_fs *fs)
+{
+	struct pm_attr a;
+	g_assert_cmpint(pm_fs_symlink(fs, PM_ROOT_INO, "sl", "d/f", &cred, &a), ==, 0);
+}
+static void op_link(struct pm_fs *fs)
+{
+	struct pm_attr a;
+	g_assert_cmpint(pm_fs_link(fs, at(fs, "d/f"), at(fs, "e"), "f3", &a), ==, 0);
+}
+static void op_unlink_last(struct pm_fs *fs)
+{
+	g_assert_cmpint(pm_fs_unlink(fs, at(fs, "d"), "f"), ==, 0);
+}
+static void op_unlink_one_of_two(struct pm_fs *fs)
+{
+	g_assert_cmpint(pm_fs_unlink(fs, at(fs, "d"), "g2"), ==, 0);
+}
+static void op_rmdir(struct pm_fs *fs)
+{
+	g_assert_cmpint(pm_fs_rmdir(fs, at(fs, "e"), "empty"), ==, 0);
+}
+static void op_rename_plain(struct pm_fs *fs)
+{
+	g_assert_cmpint(pm_fs_rename(fs, at(fs, "d"), "f", at(fs, "d"), "f-renamed", 0), ==, 0);
+}
+static void op_rename_across(struct pm_fs *fs)
+{
+	g_assert_cmpint(pm_fs_rename(fs, at(fs, "d"), "f", at(fs, "e"), "f", 0), ==, 0);
+}
+static void op_rename_over_file(struct pm_fs *fs)
+{
+	g_assert_cmpint(pm_fs_rename(fs, at(fs, "d"), "f", PM_ROOT_INO, "g", 0), ==, 0);
+}
+static void op_rename_dir_over_empty(struct pm_fs *fs)
+{
+	g_assert_cmpint(pm_fs_rename(fs, PM_ROOT_INO, "d", at(fs, "e"), "empty", 0), ==, 0);
+}
+static void op_rename_exchange(struct pm_fs *fs)
+{
+	g_assert_cmpint(pm_fs_rename(fs, PM_ROOT_INO, "g", at(fs, "e"), "empty", RENAME_EXCHANGE), ==, 0);
+}
+static void op_rename_noreplace(struct pm_fs *fs)
+{
+	g_assert_cmpint(pm_fs_rename(fs, PM_ROOT_INO, "g", PM_ROOT_INO, "empty2", RENAME_NOREPLACE), ==,
+			-EEXIST);
+	g_assert_cmpint(pm_fs_rename(fs, PM_ROOT_INO, "g", PM_ROOT_INO, "g-new", RENAME_NOREPLACE), ==, 0);
+}
+static void op_truncate_shrink(struct pm_fs *fs)
+{
+	struct pm_setattr sa = { .valid = PM_SET_SIZE, .size = 3000 };
+	g_assert_cmpint(pm_fs_setattr(fs, at(fs, "d/f"), &sa, NULL), ==, 0);
+}
+static void op_truncate_grow(struct pm_fs *fs)
+{
+	struct pm_setattr sa = { .valid = PM_SET_SIZE, .size = 3000000 };
+	g_assert_cmpint(pm_fs_setattr(fs, at(fs, "g"), &sa, NULL), ==, 0);
+}
+static void op_chmod_chown(struct pm_fs *fs)
+{
+	struct pm_setattr sa = { .valid = PM_SET_MODE | PM_SET_UID, .mode = 0751, .uid = 4242 };
+	g_assert_cmpint(pm_fs_setattr(fs, at(fs, "g"), &sa, NULL), ==, 0);
+}
+static void op_setxattr(struct pm_fs *fs)
+{
+	g_assert_cmpint(pm_fs_setxattr(fs, at(fs, "d/f"), "user.k", "value2", 6, XATTR_REPLACE), ==, 0);
+}
+static void op_removexattr(struct pm_fs *fs)
+{
+	g_assert_cmpint(pm_fs_removexattr(fs, at(fs, "d/f"), "user.k"), ==, 0);
+}
+static void op_write_fsync(struct pm_fs *fs)
+{
+	uint64_t g = at(fs, "g");
+	unit_write_pattern(fs, g, 4096 * 3 + 100, 70000, 9); /* allocates, extends */
+	g_assert_cmpint(pm_fs_fsync(fs, g), ==, 0);
+}
+static void op_fallocate(struct pm_fs *fs)
+{
+	g_assert_cmpint(pm_fs_fallocate(fs, at(fs, "g"), 0, 0, 300000), ==, 0);
+}
+static void op_punch(struct pm_fs *fs)
+{
+	g_assert_cmpint(pm_fs_fallocate(fs, at(fs, "d/f"), FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, 4096,
+					8192),
+			==, 0);
+}
+
+/* ---- the crash-point loop */
+
+static char *read_image(const char *path, size_t size)
+{
+	char *img = g_malloc(size);
+	int fd = open(path, O_RDONLY);
+
+	g_assert_cmpint(fd, >=, 0);
+	g_assert_cmpint(pread(fd, img, size, 0), ==, (ssize_t)size);
+	close(fd);
+	return img;
+}
+
+static void write_image(const char *path, const char *img, size_t size)
+{
+	int fd = open(path, O_WRONLY);
+
+	g_assert_cmpint(fd, >=, 0);
+	g_assert_cmpint(pwrite(fd, img, size, 0), ==, (ssize_t)size);
+	close(fd);
+}
+
+/* run_child -- perform op on the pool with crash emulation, dying at the
+ * nth flush/drain after open (0: never); returns whether it was killed */
+static bool run_child(const char *path, void (*op)(struct pm_fs *), uint64_t n)
+{
+	pid_t pid = fork();
+	int status;
+
+	g_assert_cmpint(pid, >=, 0);
+	if (pid == 0) {
+		struct pm_fs *fs;
+		if (pm_fs_open(path, PM_FS_EMULATE, &fs))
+			_exit(3);
+		if (n)
+			pm_fs_crash_at(fs, pm_fs_media_events(fs) + n);
+		op(fs);
+		pm_fs_close(&fs);
+		_exit(0);
+	}
+	g_assert_cmpint(waitpid(pid, &status, 0), ==, pid);
+	if (WIFSIGNALED(status)) {
+		g_assert_cmpint(WTERMSIG(status), ==, SIGKILL);
+		return true;
+	}
+	g_assert_true(WIFEXITED(status));
+	g_assert_cmpint(WEXITSTATUS(status), ==, 0);
+	return false;
+}
+
+static char *state_of(const char *path)
+{
+	struct pm_fs *fs;
+	char *s;
+	int ret = pm_fs_open(path, 0, &fs);
+
+	if (ret)
+		g_error("reopen after crash: %s", pm_errmsg());
+	s = describe(fs);
+	pm_fs_close(&fs);
+	return s;
+}
+
+static void crash_points(void (*op)(struct pm_fs *))
+{
+	struct unit_pool *p = unit_pool_new(16 * UNIT_MiB, 512);
+	g_autofree char *img = NULL, *before = NULL, *after = NULL;
+	unsigned points = 0, seen_before = 0, seen_after = 0;
+
+	cred = unit_cred;
+	setup(p->fs);
+	unit_pool_close(p);
+	img = read_image(p->path, p->size);
+	before = state_of(p->path);
+	write_image(p->path, img, p->size);
+	g_assert_false(run_child(p->path, op, 0));
+	after = state_of(p->path);
+	g_assert_cmpstr(before, !=, after);
+
+	for (uint64_t n = 1;; n++) {
+		write_image(p->path, img, p->size);
+		if (!run_child(p->path, op, n))
+			break; /* the operation (and the unmount) went through */
+		points++;
+		g_autofree char *now = state_of(p->path);
+		if (g_strcmp0(now, before) == 0)
+			seen_before++;
+		else if (g_strcmp0(now, after) == 0)
+			seen_after++;
+		else
+			g_error("crash point %lu left neither state:\n--- before\n%s--- after\n%s--- found\n%s",
+				(unsigned long)n, before, after, now);
+		/* recovery itself is durable: a second open sees the same */
+		g_autofree char *again = state_of(p->path);
+		g_assert_cmpstr(again, ==, now);
+	}
+	g_test_message("%u crash points: %u before, %u after", points, seen_before, seen_after);
+	g_assert_cmpuint(points, >, 0);
+	g_assert_cmpuint(seen_before, >, 0);
+	g_assert_cmpuint(seen_after, >, 0);
+	unit_pool_free(p);
+}
+
+#define CRASH_TEST(name) \
+	static void test_##name(void) { crash_points(op_##name); }
+CRASH_TEST(create)
+CRASH_TEST(mkdir)
+CRASH_TEST(symlink)
+CRASH_TEST(link)
+CRASH_TEST(unlink_last)
+CRASH_TEST(unlink_one_of_two)
+CRASH_TEST(rmdir)
+CRASH_TEST(rename_plain)
+CRASH_TEST(rename_across)
+CRASH_TEST(rename_over_file)
+CRASH_TEST(rename_dir_over_empty)
+CRASH_TEST(rename_exchange)
+CRASH_TEST(rename_noreplace)
+CRASH_TEST(truncate_shrink)
+CRASH_TEST(truncate_grow)
+CRASH_TEST(chmod_chown)
+CRASH_TEST(setxattr)
+CRASH_TEST(removexattr)
+CRASH_TEST(write_fsync)
+CRASH_TEST(fallocate)
+CRASH_TEST(punch)
+
+/* a lane left ACTIVE is rolled back at open, and rolling back twice
+ * restores the same bytes */
+static void test_rollback_is_idempotent(void)
+{
+	struct unit_pool *p = unit_pool_new(16 * UNIT_MiB, 0);
+	uint64_t f = unit_create(p->fs, PM_ROOT_INO, "f", S_IFREG | 0644);
+	struct pm_dinode *di = pm_dinode(p->fs, f);
+	struct pm_tx *tx = pm_tx_begin(p->fs);
+	uint32_t mode = di->mode;
+
+	g_assert_cmpint(pm_tx_snap(tx, di, sizeof(*di)), ==, 0);
+	di->mode = 0;
+	di->uid = 777;
+	pm_persist(p->fs, di, sizeof(*di));
+	/* a crash now: the pool is abandoned without commit or close */
+	pid_t pid = fork();
+	if (pid == 0)
+		raise(SIGKILL);
+	waitpid(pid, NULL, 0);
+	void *base = p->fs->base;
+	struct pm_super sb = p->fs->sb;
+	struct pm_media *m = p->fs->m;
+	g_assert_cmpint(pm_journal_recover(m, base, &sb, true), ==, 1);
+	g_assert_cmpint(pm_journal_recover(m, base, &sb, false), ==, 1);
+	g_assert_cmpuint(di->mode, ==, mode);
+	g_assert_cmpuint(di->uid, ==, unit_cred.uid);
+	g_assert_cmpint(pm_journal_recover(m, base, &sb, false), ==, 0);
+	g_assert_cmpuint(di->mode, ==, mode);
+	exit(0); /* the engine's state is not consistent for a close */
+}
+
+/* a damaged record ends the list: nothing after it is applied */
+static void test_bad_record_ends_rollback(void)
+{
+	struct unit_pool *p = unit_pool_new(16 * UNIT_MiB, 0);
+	uint64_t f = unit_create(p->fs, PM_ROOT_INO, "f", S_IFREG | 0644);
+	struct pm_dinode *di = pm_dinode(p->fs, f);
+	struct pm_tx *tx = pm_tx_begin(p->fs);
+	uint8_t *lane = p->fs->base + p->fs->sb.journal_start * PM_BLOCK_SIZE;
+
+	g_assert_cmpint(pm_tx_snap(tx, &di->uid, sizeof(di->uid)), ==, 0);
+	g_assert_cmpint(pm_tx_snap(tx, &di->gid, sizeof(di->gid)), ==, 0);
+	di->uid = 1;
+	di->gid = 2;
+	/* corrupt the first record's data: neither record may be applied */
+	lane[sizeof(struct pm_lane_hdr) + sizeof(struct pm_jrec)] ^= 0xff;
+	g_assert_cmpint(pm_journal_recover(p->fs->m, p->fs->base, &p->fs->sb, false), ==, 1);
+	g_assert_cmpuint(di->uid, ==, 1);
+	g_assert_cmpuint(di->gid, ==, 2);
+	exit(0);
+}
+
+int main(int argc, char **argv)
+{
+	unit_init(&argc, &argv);
+	unit_add("/journal/rollback-is-idempotent", test_rollback_is_idempotent);
+	unit_add("/journal/bad-record-ends-rollback", test_bad_record_ends_rollback);
+#define ADD(name) unit_add("/journal/crash-points/" #name, test_##name)
+	ADD(create);
+	ADD(mkdir);
+	ADD(symlink);
+	ADD(link);
+	ADD(unlink_last);
+	ADD(unlink_one_of_two);
+	ADD(rmdir);
+	ADD(rename_plain);
+	ADD(rename_across);
+	ADD(rename_over_file);
+	ADD(rename_dir_over_empty);
+	ADD(rename_exchange);
+	ADD(rename_noreplace);
+	ADD(truncate_shrink);
+	ADD(truncate_grow);
+	ADD(chmod_chown);
+	ADD(setxattr);
+	ADD(removexattr);
+	ADD(write_fsync);
+	ADD(fallocate);
+	ADD(punch);
+	return g_test_run();
+}
