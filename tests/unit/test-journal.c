@@ -12,6 +12,7 @@
 #include <sys/xattr.h>
 #include <unistd.h>
 
+#include "check.h"
 #include "crc.h"
 #include "journal.h"
 #include "unit.h"
@@ -245,6 +246,24 @@ static void op_punch(struct pm_fs *fs)
 
 /* ---- the crash-point loop */
 
+static void report(void *arg, enum pm_check_level level, const char *msg)
+{
+	if (level == PM_CHECK_PROBLEM)
+		g_test_message("fsck: %s", msg);
+}
+
+/* assert_fsck_clean -- the checker finds nothing (check only) */
+static void assert_fsck_clean(const char *path, uint64_t n)
+{
+	struct pm_check_opts o = { .mode = PM_CHECK_ONLY, .report = report };
+	struct pm_check_result r;
+
+	g_assert_cmpint(pm_check(path, &o, &r), ==, 0);
+	if (r.errors)
+		g_error("crash point %lu: fsck found %lu problems after recovery", (unsigned long)n,
+			(unsigned long)r.errors);
+}
+
 static char *read_image(const char *path, size_t size)
 {
 	char *img = g_malloc(size);
@@ -335,9 +354,11 @@ static void crash_points(void (*op)(struct pm_fs *))
 		else
 			g_error("crash point %lu left neither state:\n--- before\n%s--- after\n%s--- found\n%s",
 				(unsigned long)n, before, after, now);
-		/* recovery itself is durable: a second open sees the same */
+		/* recovery itself is durable: a second open sees the same, and
+		 * the checker finds the pool consistent */
 		g_autofree char *again = state_of(p->path);
 		g_assert_cmpstr(again, ==, now);
+		assert_fsck_clean(p->path, n);
 	}
 	g_test_message("%u crash points: %u before, %u after", points, seen_before, seen_after);
 	g_assert_cmpuint(points, >, 0);
