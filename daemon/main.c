@@ -71,7 +71,8 @@ static void usage(const char *prog)
 	       "                           only flushed ranges reach the pool file, so\n"
 	       "                           killing the daemon is a power failure\n"
 	       "    -o crash_at=N          testing aid (implies crash_emulation): the\n"
-	       "                           daemon kills itself at its Nth flush or drain\n"
+	       "                           daemon kills itself at its Nth flush or drain,\n"
+	       "                           counted from the opening of the pool\n"
 	       "    -o allow_other         let other users in (needs user_allow_other in\n"
 	       "                           /etc/fuse.conf for non-root mounts)\n"
 	       "    default_permissions is always on: the kernel checks permissions.\n"
@@ -158,6 +159,7 @@ int main(int argc, char *argv[])
 
 	if (o.crash_at)
 		o.crash_emulation = 1;
+	pm_fs_arm_crash(o.crash_at); /* counted from the open: recovery included */
 	if (pm_fs_open(o.pool, (o.ro ? PM_FS_RDONLY : 0) | (o.crash_emulation ? PM_FS_EMULATE : 0),
 		       &mnt.fs)) {
 		ret = fail("%s", pm_errmsg());
@@ -166,7 +168,6 @@ int main(int argc, char *argv[])
 	mnt.timeout = o.timeout;
 	mnt.writeback = !o.no_writeback && !o.ro;
 	pm_fs_info(mnt.fs, &info);
-	pm_fs_crash_at(mnt.fs, o.crash_at);
 
 	se = fuse_session_new(&args, &pm_ops, sizeof(pm_ops), &mnt);
 	if (!se)

@@ -213,6 +213,11 @@ void pm_fs_info(struct pm_fs *fs, struct pm_info *info)
 	pm_super_uuid_str(&fs->sb, info->uuid);
 }
 
+void pm_fs_arm_crash(uint64_t n)
+{
+	pm_media_arm_crash(n);
+}
+
 void pm_fs_crash_at(struct pm_fs *fs, uint64_t n)
 {
 	pm_media_crash_at(fs->m, n);

@@ -95,7 +95,10 @@ int pm_fs_open(const char *path, unsigned flags, struct pm_fs **out);
 /* pm_fs_close -- persist everything, mark the pool clean, unmap */
 void pm_fs_close(struct pm_fs **fs);
 void pm_fs_info(struct pm_fs *fs, struct pm_info *info);
-/* crash emulation: die at the nth flush/drain; events counted so far */
+/* crash emulation: die at the nth flush/drain; events counted so far.
+ * pm_fs_arm_crash sets it for the next pm_fs_open(PM_FS_EMULATE), counted
+ * from the open, so that recovery itself can be crashed. */
+void pm_fs_arm_crash(uint64_t n);
 void pm_fs_crash_at(struct pm_fs *fs, uint64_t n);
 uint64_t pm_fs_media_events(struct pm_fs *fs);
 

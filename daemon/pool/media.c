@@ -32,6 +32,13 @@ struct pm_media {
 
 #define CACHE_LINE 64u
 
+static uint64_t armed_crash_at;
+
+void pm_media_arm_crash(uint64_t n)
+{
+	armed_crash_at = n;
+}
+
 static int lock_pool(int fd, const char *path, unsigned flags)
 {
 	if (flags & PM_MEDIA_NOLOCK)
@@ -84,6 +91,7 @@ int pm_media_open(const char *path, unsigned flags, struct pm_media **out)
 			goto err_source;
 		}
 		m->emulate = true;
+		m->crash_at = armed_crash_at;
 		m->gran = PMEM2_GRANULARITY_CACHE_LINE;
 		*out = m;
 		return 0;

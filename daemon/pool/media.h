@@ -27,6 +27,9 @@ void pm_media_delete(struct pm_media **m);
 /* pm_media_crash_at -- with crash emulation: SIGKILL ourselves at the nth
  * flush-or-drain event (0: never) */
 void pm_media_crash_at(struct pm_media *m, uint64_t n);
+/* pm_media_arm_crash -- the crash point of the next emulated open, so that
+ * recovery at open can be crashed too (counted from that open) */
+void pm_media_arm_crash(uint64_t n);
 /* pm_media_events -- flush and drain events so far (crash emulation) */
 uint64_t pm_media_events(const struct pm_media *m);
 
