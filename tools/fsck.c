@@ -102,7 +102,8 @@ int main(int argc, char **argv)
 	       "; %" PRIu64 " errors, %" PRIu64 " fixed\n",
 	       pool, r.inodes, r.dirs, r.blocks_used, r.data_blocks, r.errors, r.fixed);
 	if (r.preen_refused)
-		printf("%s: UNEXPECTED INCONSISTENCY: nothing was changed; run fsck.pmfuse -y %s\n", pool, pool);
+		printf("%s: UNEXPECTED INCONSISTENCY: nothing was changed; run fsck.pmfuse -y %s\n", pool,
+		       pool);
 	else if (r.left && o.mode == PM_CHECK_ONLY)
 		printf("%s: %" PRIu64 " errors not repaired (checked only); fsck.pmfuse -y %s repairs them\n",
 		       pool, r.left, pool);

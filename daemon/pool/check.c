@@ -162,16 +162,6 @@ static inline uint8_t dtype(uint32_t mode)
 	return (uint8_t)((mode & S_IFMT) >> 12);
 }
 
-static bool valid_type(uint32_t mode)
-{
-	switch (mode & S_IFMT) {
-	case S_IFREG: case S_IFDIR: case S_IFLNK: case S_IFIFO:
-	case S_IFSOCK: case S_IFCHR: case S_IFBLK:
-		return true;
-	}
-	return false;
-}
-
 static bool is_special(uint32_t mode)
 {
 	return S_ISFIFO(mode) || S_ISSOCK(mode) || S_ISCHR(mode) || S_ISBLK(mode);
@@ -479,8 +469,8 @@ static int check_super(struct ck *c)
 			put(c, c->base + PM_BLOCK_SIZE, c->base, sizeof(struct pm_super));
 		}
 	} else if (br == 0) {
-		problem(c, FIX_SAFE, "restored from the backup in block 1", "primary superblock is damaged (%s)",
-			pmsg);
+		problem(c, FIX_SAFE, "restored from the backup in block 1",
+			"primary superblock is damaged (%s)", pmsg);
 		put(c, c->base, c->base + PM_BLOCK_SIZE, sizeof(struct pm_super));
 		c->sb = b;
 	} else if (!pm_super_looks_like_pool(c->base, c->size) &&
@@ -488,16 +478,16 @@ static int check_super(struct ck *c)
 		    !pm_super_looks_like_pool(c->base + PM_BLOCK_SIZE, c->size - PM_BLOCK_SIZE))) {
 		return pm_err(EINVAL, "%s is not a pmfuse pool (no pmfuse magic in block 0 or 1)", c->path);
 	} else {
-		return pm_err(EUCLEAN, "%s: %s, and the backup superblock is not usable either; cannot check it",
-			      c->path, pmsg);
+		return pm_err(EUCLEAN, "%s: %s, and the backup superblock is not usable either;"
+			      " cannot check it", c->path, pmsg);
 	}
 	if (c->sb.ro_compat & ~PM_FEATURE_RO_COMPAT_SUPP)
 		return pm_err(EPROTO, "%s uses unknown read-only-compatible features 0x%" PRIx64
 			      "; this fsck.pmfuse cannot check it", c->path,
 			      (uint64_t)(c->sb.ro_compat & ~PM_FEATURE_RO_COMPAT_SUPP));
 	if (c->sb.inode_count > UINT32_MAX)
-		return pm_err(EUCLEAN, "%s: the superblock's inode count %" PRIu64 " is beyond what pmfuse supports",
-			      c->path, c->sb.inode_count);
+		return pm_err(EUCLEAN, "%s: the superblock's inode count %" PRIu64
+			      " is beyond what pmfuse supports", c->path, c->sb.inode_count);
 	return 0;
 }
 
@@ -586,8 +576,8 @@ static void check_journal(struct ck *c)
 		}
 		if (lane_scan(c, lb, lane_bytes, recs, &bad) < 0) {
 			problem(c, FIX_UNSAFE, "lane set idle without rolling back",
-				"journal lane %u: record %u would restore bytes outside the inode table and data area",
-				l, bad);
+				"journal lane %u: record %u would restore bytes outside the inode table"
+				" and data area", l, bad);
 			PUT(c, h->state, PM_LANE_IDLE);
 			continue;
 		}
@@ -634,7 +624,8 @@ static void check_journal(struct ck *c)
 		if (!(lanes & (1u << l)) || lane_scan(c, lb, lane_bytes, recs, &bad) < 0)
 			continue;
 		for (guint i = recs->len; i-- > 0;) {
-			const struct pm_jrec *r = (const struct pm_jrec *)(lb + g_array_index(recs, uint64_t, i));
+			uint64_t at = g_array_index(recs, uint64_t, i);
+			const struct pm_jrec *r = (const struct pm_jrec *)(lb + at);
 			put(c, c->base + r->off, r + 1, r->len);
 		}
 		PUT(c, ((struct pm_lane_hdr *)lb)->state, PM_LANE_IDLE);
@@ -673,9 +664,9 @@ static void pass_inodes(struct ck *c)
 		progress(c, ino, c->n);
 		if (mode == 0)
 			continue;
-		if (!valid_type(mode)) {
-			problem(c, FIX_UNSAFE, "inode freed", "inode %" PRIu64 ": invalid type (mode 0%o)", ino,
-				mode);
+		if (!pm_mode_valid(mode)) {
+			problem(c, FIX_UNSAFE, "inode freed", "inode %" PRIu64 ": invalid type (mode 0%o)",
+				ino, mode);
 			clear_inode(c, ino);
 			continue;
 		}
@@ -687,26 +678,25 @@ static void pass_inodes(struct ck *c)
 					di->height, PM_TREE_MAX_HEIGHT);
 			else
 				problem(c, FIX_SAFE, "set to 0",
-					"inode %" PRIu64 ": tree height %u is invalid (0 to %u)", ino, di->height,
-					PM_TREE_MAX_HEIGHT);
+					"inode %" PRIu64 ": tree height %u is invalid (0 to %u)", ino,
+					di->height, PM_TREE_MAX_HEIGHT);
 			PUT(c, di->root, 0);
 			PUT(c, di->height, 0);
 		}
 		if (is_special(mode) && di->root) {
 			problem(c, FIX_UNSAFE, "its blocks are dropped",
-				"inode %" PRIu64 " (%s) owns blocks, which a %s may not", ino, type_name(mode),
-				type_name(mode));
+				"inode %" PRIu64 " (%s) owns blocks, which a %s may not", ino,
+				type_name(mode), type_name(mode));
 			PUT(c, di->root, 0);
 			PUT(c, di->height, 0);
 		}
 	}
 	if (!(c->st[PM_ROOT_INO] & ST_LIVE) || !S_ISDIR(rd->mode)) {
+		const char *fix = "made an empty directory (what the root held goes to /lost+found)";
 		if (c->st[PM_ROOT_INO] & ST_LIVE)
-			problem(c, FIX_UNSAFE, "made an empty directory (what the root held goes to /lost+found)",
-				"the root inode is not a directory (mode 0%o)", rd->mode);
+			problem(c, FIX_UNSAFE, fix, "the root inode is not a directory (mode 0%o)", rd->mode);
 		else
-			problem(c, FIX_UNSAFE, "made an empty directory (what the root held goes to /lost+found)",
-				"the root inode is free");
+			problem(c, FIX_UNSAFE, fix, "the root inode is free");
 		make_root(c);
 	}
 }
@@ -849,8 +839,8 @@ static bool symlink_ok(struct ck *c, uint64_t ino)
 		PUT(c, di->size, len);
 		return true;
 	}
-	problem(c, FIX_UNSAFE, "inode freed (its names are removed)", "symbolic link %" PRIu64 " has no target",
-		ino);
+	problem(c, FIX_UNSAFE, "inode freed (its names are removed)",
+		"symbolic link %" PRIu64 " has no target", ino);
 	for (guint i = 0; i < c->claimed->len; i++) {
 		bit_clr(c->bmap, g_array_index(c->claimed, uint64_t, i) - c->ds);
 		c->used--;
@@ -887,16 +877,16 @@ static void claim_inode(struct ck *c, uint64_t ino)
 		PUT(c, di->size, w.end * PM_BLOCK_SIZE);
 	}
 	if (S_ISREG(di->mode) && di->size > PM_MAX_FILE_SIZE) {
-		uint64_t size = w.end * PM_BLOCK_SIZE < PM_MAX_FILE_SIZE ? w.end * PM_BLOCK_SIZE : PM_MAX_FILE_SIZE;
+		uint64_t size = MIN(w.end * PM_BLOCK_SIZE, PM_MAX_FILE_SIZE);
 		problem(c, FIX_UNSAFE, fx(c, "set to %" PRIu64, size),
-			"inode %" PRIu64 ": size %" PRIu64 " is above the largest file pmfuse allows (16 TiB)",
-			ino, di->size);
+			"inode %" PRIu64 ": size %" PRIu64 " is above the largest file pmfuse allows"
+			" (16 TiB)", ino, di->size);
 		PUT(c, di->size, size);
 	}
 	if (di->blocks != w.count) {
 		problem(c, FIX_SAFE, fx(c, "set to %" PRIu64, w.count),
-			"inode %" PRIu64 ": block count is %" PRIu64 ", but it owns %" PRIu64, ino, di->blocks,
-			w.count);
+			"inode %" PRIu64 ": block count is %" PRIu64 ", but it owns %" PRIu64, ino,
+			di->blocks, w.count);
 		PUT(c, di->blocks, w.count);
 	}
 }
@@ -1081,8 +1071,8 @@ static bool second_name(struct ck *c, struct scan *s, uint64_t ino, struct pm_di
 
 	if (dinode(c, ino)->parent == s->dino && old != s->dino && oe) {
 		problem(c, FIX_UNSAFE, fx(c, "the entry in directory %" PRIu64 " removed", old),
-			"directory %" PRIu64 " has two names: one in directory %" PRIu64 " and \"%s\" in directory %"
-			PRIu64 ", its parent", ino, old, show, s->dino);
+			"directory %" PRIu64 " has two names: one in directory %" PRIu64
+			" and \"%s\" in directory %" PRIu64 ", its parent", ino, old, show, s->dino);
 		drop_entry(c, oe);
 		if (c->subdirs[old])
 			c->subdirs[old]--;
@@ -1107,8 +1097,8 @@ static void check_entry(struct ck *c, struct scan *s, uint64_t lblk, unsigned sl
 
 	if (len == 0 || len > PM_NAME_MAX || slots_for(len) > n) {
 		problem(c, FIX_UNSAFE, "entry removed",
-			"directory %" PRIu64 ", block %" PRIu64 ", slot %u: bad name length %u for %u slots",
-			s->dino, lblk, slot, len, n);
+			"directory %" PRIu64 ", block %" PRIu64 ", slot %u: bad name length %u for %u slot%s",
+			s->dino, lblk, slot, len, n, n == 1 ? "" : "s");
 		drop_entry(c, e);
 		return;
 	}
@@ -1134,8 +1124,8 @@ static void check_entry(struct ck *c, struct scan *s, uint64_t lblk, unsigned sl
 		why = g_strdup("repeats a name of the directory");
 	if (why) {
 		problem(c, FIX_UNSAFE, "entry removed",
-			"directory %" PRIu64 ": entry \"%s\" (block %" PRIu64 ", slot %u) %s", s->dino, show, lblk,
-			slot, why);
+			"directory %" PRIu64 ": entry \"%s\" (block %" PRIu64 ", slot %u) %s", s->dino,
+			show, lblk, slot, why);
 		drop_entry(c, e);
 		return;
 	}
@@ -1174,19 +1164,16 @@ static int scan_block(struct ck *c, void *arg, uint64_t lblk, uint64_t pblk)
 		uint64_t ino = e->ino;
 
 		if (n > PM_DIRENT_PER_BLOCK - i) {
+			const char *what = ino ? "an entry" : "a free run";
+			bool keep;
+
 			n = PM_DIRENT_PER_BLOCK - i;
-			if (!ino) {
-				problem(c, FIX_SAFE, fx(c, "shortened to %u slots", n),
-					"directory %" PRIu64 ", block %" PRIu64 ", slot %u: a free run of %u slots runs"
-					" past the end of the block", s->dino, lblk, i, head_slots(e));
-			} else if (len >= 1 && len <= PM_NAME_MAX && slots_for(len) <= n) {
-				problem(c, FIX_SAFE, fx(c, "shortened to %u slots", n),
-					"directory %" PRIu64 ", block %" PRIu64 ", slot %u: entry of %u slots runs"
-					" past the end of the block", s->dino, lblk, i, head_slots(e));
-			} else {
-				problem(c, FIX_UNSAFE, "entry removed",
-					"directory %" PRIu64 ", block %" PRIu64 ", slot %u: entry of %u slots runs"
-					" past the end of the block", s->dino, lblk, i, head_slots(e));
+			keep = !ino || (len >= 1 && len <= PM_NAME_MAX && slots_for(len) <= n);
+			problem(c, keep ? FIX_SAFE : FIX_UNSAFE,
+				keep ? fx(c, "shortened to %u slots", n) : "entry removed",
+				"directory %" PRIu64 ", block %" PRIu64 ", slot %u: %s of %u slots runs past"
+				" the end of the block", s->dino, lblk, i, what, head_slots(e));
+			if (!keep) {
 				drop_entry(c, e);
 				ino = 0;
 			}
@@ -1330,11 +1317,11 @@ static void unlinked(struct ck *c, uint64_t ino, const char *why)
 	const char *got = relink(c, ino, name);
 
 	if (got)
-		problem(c, FIX_UNSAFE, fx(c, "moved to /lost+found/%s", got), "inode %" PRIu64 " (%s) %s", ino,
-			type_name(dinode(c, ino)->mode), why);
+		problem(c, FIX_UNSAFE, fx(c, "moved to /lost+found/%s", got), "inode %" PRIu64 " (%s) %s",
+			ino, type_name(dinode(c, ino)->mode), why);
 	else
-		problem(c, FIX_NONE, c->lf_why, "inode %" PRIu64 " (%s) %s", ino, type_name(dinode(c, ino)->mode),
-			why);
+		problem(c, FIX_NONE, c->lf_why, "inode %" PRIu64 " (%s) %s", ino,
+			type_name(dinode(c, ino)->mode), why);
 }
 
 static void pass_connect(struct ck *c)
@@ -1414,7 +1401,8 @@ static void pass_counts(struct ck *c)
 			continue;
 		r->inodes++;
 		if (S_ISDIR(di->mode)) {
-			uint64_t want = 2ull + c->subdirs[ino], p = ino == PM_ROOT_INO ? PM_ROOT_INO : c->parent[ino];
+			uint64_t want = 2ull + c->subdirs[ino];
+			uint64_t p = ino == PM_ROOT_INO ? PM_ROOT_INO : c->parent[ino];
 			if (want > UINT32_MAX)
 				want = UINT32_MAX;
 			r->dirs++;
@@ -1426,8 +1414,8 @@ static void pass_counts(struct ck *c)
 			}
 			if (p && di->parent != p) {
 				problem(c, FIX_SAFE, fx(c, "set to %" PRIu64, p),
-					"directory %" PRIu64 ": parent is %" PRIu64 ", but its name is in directory %"
-					PRIu64, ino, di->parent, p);
+					"directory %" PRIu64 ": parent is %" PRIu64
+					", but its name is in directory %" PRIu64, ino, di->parent, p);
 				PUT(c, di->parent, p);
 			}
 			continue;
@@ -1440,8 +1428,9 @@ static void pass_counts(struct ck *c)
 			r->specials++;
 		if (c->links[ino] && di->nlink != c->links[ino]) {
 			problem(c, FIX_SAFE, fx(c, "set to %u", c->links[ino]),
-				"inode %" PRIu64 " (%s): link count is %u, but %u entr%s name it", ino,
-				type_name(di->mode), di->nlink, c->links[ino], c->links[ino] == 1 ? "y" : "ies");
+				"inode %" PRIu64 " (%s): link count is %u, but %u entr%s it", ino,
+				type_name(di->mode), di->nlink, c->links[ino],
+				c->links[ino] == 1 ? "y names" : "ies name");
 			PUT(c, di->nlink, c->links[ino]);
 		}
 	}

@@ -70,6 +70,11 @@ static int load(struct pm_fs *fs, struct pm_ino *dir)
 
 	if (!d)
 		return pm_err(ENOMEM, "out of memory");
+	if (dir->size / PM_BLOCK_SIZE > PM_DIR_MAX_BLOCKS) {
+		free(d);
+		return pm_err(EUCLEAN, "directory %lu: size %lu is beyond any directory; run fsck.pmfuse",
+			      (unsigned long)dir->ino, (unsigned long)dir->size);
+	}
 	d->names = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, NULL);
 	d->freecnt = g_array_new(FALSE, TRUE, sizeof(guint8));
 	d->nblocks = dir->size / PM_BLOCK_SIZE;

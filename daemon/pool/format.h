@@ -19,6 +19,18 @@
 
 #if __BYTE_ORDER__ != __ORDER_LITTLE_ENDIAN__
 #error "pmfuse's on-media format is little-endian; big-endian hosts are not supported"
+/* pm_mode_valid -- whether an inode's mode has one of the file types a
+ * pool may hold */
+static inline int pm_mode_valid(uint32_t mode)
+{
+	switch (mode & 0170000) {
+	case 0100000: case 0040000: case 0120000: case 0010000: /* reg dir lnk fifo */
+	case 0140000: case 0020000: case 0060000:               /* sock chr blk */
+		return 1;
+	}
+	return 0;
+}
+
 #endif
 
 #define PM_MAGIC "PMFUSE\x00\x01"
@@ -144,6 +156,7 @@ _Static_assert(sizeof(struct pm_dinode) == PM_INODE_SIZE, "pm_dinode is 256 byte
 #define PM_DIRENT_PER_BLOCK (PM_BLOCK_SIZE / PM_DIRENT_SIZE)
 #define PM_DIRENT_HEAD_NAME 48u
 #define PM_NAME_MAX 255u
+#define PM_DIR_MAX_BLOCKS (1u << 20) /* 4 GiB of directory: 64M slots */
 
 struct pm_dirent {
 	uint64_t ino;
@@ -165,5 +178,17 @@ struct pm_xattr_rec {
 };
 _Static_assert(sizeof(struct pm_xattr_rec) == 8, "pm_xattr_rec is 8 bytes");
 #define PM_XATTR_MAX_BLOCKS 64u /* 256 KiB of names and values per inode */
+
+/* pm_mode_valid -- whether an inode's mode has one of the file types a
+ * pool may hold */
+static inline int pm_mode_valid(uint32_t mode)
+{
+	switch (mode & 0170000) {
+	case 0100000: case 0040000: case 0120000: case 0010000: /* reg dir lnk fifo */
+	case 0140000: case 0020000: case 0060000:               /* sock chr blk */
+		return 1;
+	}
+	return 0;
+}
 
 #endif

@@ -21,16 +21,6 @@ static int mark_block(struct pm_fs *fs, uint64_t blk, void *arg)
 	return pm_alloc_mark(fs, blk, 1);
 }
 
-static bool valid_type(uint32_t mode)
-{
-	switch (mode & S_IFMT) {
-	case S_IFREG: case S_IFDIR: case S_IFLNK: case S_IFIFO:
-	case S_IFSOCK: case S_IFCHR: case S_IFBLK:
-		return true;
-	}
-	return false;
-}
-
 /* rebuild -- scan the inode table: claim the blocks of every live inode,
  * free nameless ones (orphans of a crash or of open-unlinked files) */
 static int rebuild(struct pm_fs *fs, uint32_t *orphans, GArray *trim)
@@ -43,7 +33,7 @@ static int rebuild(struct pm_fs *fs, uint32_t *orphans, GArray *trim)
 
 		if (di->mode == 0)
 			continue;
-		if (!valid_type(di->mode)) {
+		if (!pm_mode_valid(di->mode)) {
 			ret = pm_err(EUCLEAN, "inode %lu has an invalid type (mode %o); run fsck.pmfuse",
 				     (unsigned long)ino, di->mode);
 			break;
