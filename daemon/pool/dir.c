@@ -193,6 +193,8 @@ static int find_room(struct pm_fs *fs, struct pm_ino *dir, unsigned need, uint64
 		}
 	}
 	/* no room: a new block at the end */
+	if (d->nblocks >= PM_DIR_MAX_BLOCKS)
+		return pm_err(ENOSPC, "directory %lu is full", (unsigned long)dir->ino);
 	if ((ret = pm_data_block(fs, dir, d->nblocks, true, true, &p)))
 		return ret;
 	dir->size = (d->nblocks + 1) * PM_BLOCK_SIZE;
