@@ -211,9 +211,9 @@ static int find_room(struct pm_fs *fs, struct pm_ino *dir, unsigned need, uint64
 int pm_dir_add(struct pm_fs *fs, struct pm_ino *dir, const char *name, uint64_t ino, uint8_t type)
 {
 	size_t len = strlen(name);
-	unsigned need = slots_for(len), have;
+	unsigned need = slots_for(len), have = 0;
 	struct pm_dirent *d;
-	uint64_t pos;
+	uint64_t pos = 0;
 	int ret;
 
 	if ((ret = ensure_loaded(fs, dir)))
