@@ -13,6 +13,8 @@
 #include "ops.h"
 #include "parse.h"
 #include "stop.h"
+#include "flusher.h"
+#include "policy.h"
 
 struct options {
 	const char *pool;
@@ -61,8 +63,10 @@ static void usage(const char *prog)
 	       "Mount the pmfuse pool POOL (made by mkfs.pmfuse) on MOUNTPOINT.\n"
 	       "\n"
 	       "pmfuse options:\n"
-	       "    -o sync=fsync          when data is made durable (only 'fsync' so far:\n"
-	       "                           on fsync/fdatasync, and at unmount)\n"
+	       "    -o sync=POLICY         the mount's default sync policy, stored in the\n"
+	       "                           root and inherited by what is created later:\n"
+	       "                           fsync (default), periodic=<N>ms|<N>s, close,\n"
+	       "                           immediate, never (see pmfuse(8))\n"
 	       "    -o timeout=SECONDS     kernel cache timeout for names and attributes\n"
 	       "                           (default 86400: the daemon is the only writer)\n"
 	       "    -o no_writeback        do not use the kernel's writeback cache\n"
@@ -145,8 +149,10 @@ int main(int argc, char *argv[])
 		ret = fail("mount point %s does not exist or is not a directory", cl.mountpoint);
 		goto out_args;
 	}
-	if (o.sync && strcmp(o.sync, "fsync") != 0) {
-		ret = fail("unsupported sync policy '%s' (this version supports 'fsync')", o.sync);
+	struct pm_sync policy;
+	if (o.sync && pm_sync_parse(o.sync, strlen(o.sync), &policy) != 0) {
+		ret = fail("invalid sync policy '%s' (fsync, periodic=<N>ms|<N>s, close, immediate, never)",
+			   o.sync);
 		goto out_args;
 	}
 	if (!(o.timeout >= 0)) {
@@ -168,6 +174,10 @@ int main(int argc, char *argv[])
 	mnt.timeout = o.timeout;
 	mnt.writeback = !o.no_writeback && !o.ro;
 	pm_fs_info(mnt.fs, &info);
+	if (o.sync && !o.ro && pm_fs_set_default_sync(mnt.fs, o.sync) != 0) {
+		ret = fail("%s", pm_errmsg());
+		goto out_fs;
+	}
 
 	se = fuse_session_new(&args, &pm_ops, sizeof(pm_ops), &mnt);
 	if (!se)
@@ -188,7 +198,7 @@ int main(int argc, char *argv[])
 		openlog("pmfuse", LOG_PID, LOG_DAEMON);
 	fuse_daemonize(cl.foreground);
 	daemonized = !cl.foreground;
-	if (pm_stop_start(se, cl.mountpoint, &mnt) != 0)
+	if (pm_stop_start(se, cl.mountpoint, &mnt) != 0 || pm_flusher_start(mnt.fs, se) != 0)
 		fuse_session_exit(se);
 
 	if (cl.singlethread) {
@@ -202,6 +212,7 @@ int main(int argc, char *argv[])
 		fuse_loop_cfg_destroy(lc);
 	}
 	pm_stop_finish();
+	pm_flusher_stop();
 	fuse_session_unmount(se);
 out_session:
 	fuse_session_destroy(se);

@@ -222,12 +222,28 @@ static void pm_op_rename(fuse_req_t req, fuse_ino_t parent, const char *name, fu
 	reply_status(req, pm_fs_rename(FS(req), parent, name, newparent, newname, flags));
 }
 
+/* open_flags -- count the handle; the daemon is the pool's only writer, so
+ * the page cache stays valid, except for files whose every write must be
+ * durable when it returns (immediate): those bypass the kernel's cache */
+static int open_flags(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
+{
+	bool direct = false;
+	int ret = pm_fs_open_file(FS(req), ino, &direct);
+
+	fi->keep_cache = !direct;
+	fi->direct_io = direct;
+	fi->noflush = 1;
+	return ret;
+}
+
 static void pm_op_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 {
-	/* the daemon is the pool's only writer: the page cache stays valid */
-	fi->keep_cache = 1;
-	fi->noflush = 1;
-	fuse_reply_open(req, fi);
+	int ret = open_flags(req, ino, fi);
+
+	if (ret)
+		fuse_reply_err(req, -ret);
+	else
+		fuse_reply_open(req, fi);
 }
 
 static void pm_op_create(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t mode,
@@ -243,8 +259,7 @@ static void pm_op_create(fuse_req_t req, fuse_ino_t parent, const char *name, mo
 		fuse_reply_err(req, -ret);
 		return;
 	}
-	fi->keep_cache = 1;
-	fi->noflush = 1;
+	open_flags(req, a.ino, fi);
 	fill_entry(req, &a, &e);
 	if (fuse_reply_create(req, &e, fi))
 		pm_fs_forget(fs, a.ino, 1); /* interrupted: no reference */
@@ -303,7 +318,7 @@ static void pm_op_flush(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *f
 
 static void pm_op_release(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 {
-	fuse_reply_err(req, 0);
+	reply_status(req, pm_fs_release_file(FS(req), ino));
 }
 
 static void pm_op_fsync(fuse_req_t req, fuse_ino_t ino, int datasync, struct fuse_file_info *fi)

@@ -20,6 +20,7 @@
 #define FUSE_USE_VERSION 317
 #include <fuse_lowlevel.h>
 
+#include "flusher.h"
 #include "ops.h"
 #include "stop.h"
 
@@ -103,6 +104,9 @@ static void *stopper_main(void *arg)
 	}
 	if (fd >= 0)
 		close(fd);
+	/* the flusher may ask the kernel for writeback: only while the loop
+	 * serves */
+	pm_flusher_stop();
 	fuse_session_exit(session);
 	/* the main thread may be about to sleep: knock until it has left */
 	while (!loop_done) {

@@ -9,6 +9,7 @@
 
 #include "fs.h"
 #include "fsi.h"
+#include "policy.h"
 #include "journal.h"
 
 static const uint8_t zeros[64 * 1024];
@@ -194,6 +195,11 @@ ssize_t pm_fs_write(struct pm_fs *fs, uint64_t ino, uint64_t off, const void *bu
 			pm_persist(fs, di, sizeof(*di));
 		pm_inode_touch(fs, ino, true, true);
 		pm_sync_dirty(fs, pi, &di->mtime, 2 * sizeof(struct pm_time));
+		__atomic_add_fetch(&fs->ctr.bytes_written, (uint64_t)ret, __ATOMIC_RELAXED);
+		if (di->sync_policy == PM_SYNC_IMMEDIATE)
+			pm_sync_inode(fs, pi); /* durable when the write returns */
+		else if (di->sync_policy == PM_SYNC_PERIODIC)
+			pm_sync_queue_periodic(fs, ino, di->sync_param);
 	}
 out:
 	pthread_rwlock_unlock(&pi->lock);
@@ -210,8 +216,53 @@ int pm_fs_fsync(struct pm_fs *fs, uint64_t ino)
 		return 0;
 	if ((ret = pm_ino_live(fs, ino, &pi)))
 		return ret;
+	__atomic_add_fetch(&fs->ctr.fsyncs, 1, __ATOMIC_RELAXED);
 	pthread_rwlock_wrlock(&pi->lock);
-	pm_sync_inode(fs, pi);
+	if (pm_dinode(fs, ino)->sync_policy != PM_SYNC_NEVER)
+		pm_sync_inode(fs, pi);
+	pthread_rwlock_unlock(&pi->lock);
+	pm_ino_put(fs, pi);
+	return 0;
+}
+
+int pm_fs_open_file(struct pm_fs *fs, uint64_t ino, bool *direct)
+{
+	struct pm_ino *pi;
+	int ret = pm_ino_live(fs, ino, &pi);
+
+	if (ret)
+		return ret;
+	pthread_rwlock_wrlock(&pi->lock);
+	pi->opens++;
+	*direct = pm_dinode(fs, ino)->sync_policy == PM_SYNC_IMMEDIATE;
+	if (pm_dinode(fs, ino)->sync_policy == PM_SYNC_PERIODIC) {
+		pthread_mutex_lock(&fs->periodic_lock);
+		g_hash_table_add(fs->periodic_open, GUINT_TO_POINTER((guint)ino));
+		uint32_t ms = pm_dinode(fs, ino)->sync_param;
+		if (ms && (fs->periodic_ms == 0 || ms < fs->periodic_ms))
+			fs->periodic_ms = ms;
+		pthread_mutex_unlock(&fs->periodic_lock);
+	}
+	pthread_rwlock_unlock(&pi->lock);
+	pm_ino_put(fs, pi);
+	return 0;
+}
+
+int pm_fs_release_file(struct pm_fs *fs, uint64_t ino)
+{
+	struct pm_ino *pi;
+	int ret = pm_ino_live(fs, ino, &pi);
+
+	if (ret)
+		return ret;
+	pthread_rwlock_wrlock(&pi->lock);
+	if (pi->opens > 0 && --pi->opens == 0) {
+		if (pm_dinode(fs, ino)->sync_policy == PM_SYNC_CLOSE && !fs->rdonly)
+			pm_sync_inode(fs, pi);
+		pthread_mutex_lock(&fs->periodic_lock);
+		g_hash_table_remove(fs->periodic_open, GUINT_TO_POINTER((guint)ino));
+		pthread_mutex_unlock(&fs->periodic_lock);
+	}
 	pthread_rwlock_unlock(&pi->lock);
 	pm_ino_put(fs, pi);
 	return 0;

@@ -134,6 +134,9 @@ int pm_fs_open(const char *path, unsigned flags, struct pm_fs **out)
 	pthread_rwlock_init(&fs->ns_lock, NULL);
 	pthread_mutex_init(&fs->dirload_lock, NULL);
 	pthread_mutex_init(&fs->icache_lock, NULL);
+	pthread_mutex_init(&fs->periodic_lock, NULL);
+	fs->periodic_dirty = g_hash_table_new(g_direct_hash, g_direct_equal);
+	fs->periodic_open = g_hash_table_new(g_direct_hash, g_direct_equal);
 	for (guint i = 0; trim && i < trim->len; i++) {
 		struct pm_ino *pi = pm_ino_get(fs, g_array_index(trim, uint64_t, i));
 		if (pi) {
@@ -177,6 +180,9 @@ void pm_fs_close(struct pm_fs **fsp)
 		pm_persist(fs, state_word(fs), sizeof(uint64_t));
 	}
 	pm_journal_fini(fs);
+	g_hash_table_destroy(fs->periodic_dirty);
+	g_hash_table_destroy(fs->periodic_open);
+	pthread_mutex_destroy(&fs->periodic_lock);
 	pm_alloc_fini(fs);
 	free(fs->icache);
 	pm_media_delete(&fs->m);

@@ -138,6 +138,28 @@ int pm_fs_fallocate(struct pm_fs *fs, uint64_t ino, int mode, uint64_t off, uint
 int pm_fs_lseek(struct pm_fs *fs, uint64_t ino, uint64_t off, int whence, uint64_t *result);
 int pm_fs_statfs(struct pm_fs *fs, struct pm_statfs *st);
 
+/* Sync policies (policy.h). The virtual attribute user.pmfuse.sync of any
+ * inode, and user.pmfuse.stats of the root, are served by pm_fs_getxattr
+ * and pm_fs_setxattr and never listed. */
+/* pm_fs_open_file -- an open handle; *direct: the kernel must not cache the
+ * file's writes (its policy is immediate) */
+int pm_fs_open_file(struct pm_fs *fs, uint64_t ino, bool *direct);
+/* pm_fs_release_file -- a handle closed; the close policy persists here */
+int pm_fs_release_file(struct pm_fs *fs, uint64_t ino);
+/* pm_fs_set_default_sync -- the root's policy (the mount default) */
+int pm_fs_set_default_sync(struct pm_fs *fs, const char *policy);
+/* pm_fs_flush_periodic -- persist what inodes with the periodic policy
+ * have written since; returns how many inodes were persisted */
+unsigned pm_fs_flush_periodic(struct pm_fs *fs);
+/* pm_fs_periodic_open -- call fn for every open file with the periodic
+ * policy (the flusher first has the kernel write back their cached pages) */
+void pm_fs_periodic_open(struct pm_fs *fs, void (*fn)(void *arg, uint64_t ino), void *arg);
+/* pm_fs_periodic_ms -- the flusher's interval: the shortest period of the
+ * periodic inodes seen so far, 0 if none */
+uint32_t pm_fs_periodic_ms(struct pm_fs *fs);
+/* pm_fs_stats_json -- the statistics as one JSON object */
+int pm_fs_stats_json(struct pm_fs *fs, char *buf, size_t size);
+
 int pm_fs_getxattr(struct pm_fs *fs, uint64_t ino, const char *name, void *buf, size_t size);
 int pm_fs_setxattr(struct pm_fs *fs, uint64_t ino, const char *name, const void *value, size_t size,
 		   int flags);

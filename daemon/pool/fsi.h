@@ -25,6 +25,8 @@ struct pm_ino {
 	GArray *dirty;           /* struct pm_range of pool bytes not yet flushed */
 	struct pm_dir *dir;      /* directory index, built on first use */
 	uint64_t goal;           /* next physical block wanted (contiguity) */
+	uint64_t dirty_len;      /* bytes recorded in dirty (statistics) */
+	uint32_t opens;          /* open handles (the close policy) */
 	bool no_caps;            /* known to have no security.capability */
 };
 
@@ -51,6 +53,14 @@ struct pm_fs {
 	uint64_t *bmap;                 /* data blocks in use, bit per block */
 	uint64_t free_blocks;
 	uint64_t cursor;
+	struct {                        /* statistics, updated atomically */
+		uint64_t bytes_written, bytes_persisted, fsyncs, dirty_bytes, periodic_flushes;
+	} ctr;
+	pthread_mutex_t periodic_lock;
+	GHashTable *periodic_dirty;     /* inode numbers with data for the flusher */
+	GHashTable *periodic_open;      /* open files with the periodic policy */
+	uint32_t periodic_ms;           /* shortest period seen, 0 if none */
+
 	uint64_t *imap;                 /* inodes in use */
 	uint64_t free_inodes;
 	uint64_t icursor;
@@ -133,6 +143,8 @@ int pm_data_walk(struct pm_fs *fs, const struct pm_dinode *di,
 void pm_sync_dirty(struct pm_fs *fs, struct pm_ino *pi, const void *p, size_t len);
 /* pm_sync_inode -- persist pi's dirty ranges, then its size: durable on return */
 void pm_sync_inode(struct pm_fs *fs, struct pm_ino *pi);
+/* pm_sync_queue_periodic -- ino has data for the periodic flusher */
+void pm_sync_queue_periodic(struct pm_fs *fs, uint64_t ino, uint32_t period_ms);
 
 /* dir.c: callers hold fs->ns_lock (write for changes) */
 struct pm_dirent_ref {
@@ -152,6 +164,12 @@ void pm_dir_free(struct pm_dir *d);
 /* pm_dir_next -- the first entry at or after position pos; -ENOENT at the end */
 int pm_dir_next(struct pm_fs *fs, struct pm_ino *dir, uint64_t pos, struct pm_dirent_ref *out,
 		char name[PM_NAME_MAX + 1]);
+
+/* control.c: the virtual user.pmfuse.* attributes */
+bool pm_control_name(const char *name);
+int pm_control_get(struct pm_fs *fs, uint64_t ino, const char *name, void *buf, size_t size);
+int pm_control_set(struct pm_fs *fs, uint64_t ino, const char *name, const void *value, size_t size,
+		   int flags);
 
 /* xattr.c: callers hold pi->lock */
 void pm_xattr_drop(struct pm_fs *fs, struct pm_ino *pi);

@@ -168,6 +168,8 @@ static int new_inode(struct pm_fs *fs, struct pm_ino *dp, uint32_t mode, uint64_
 	di->rdev = rdev;
 	di->generation = gen;
 	di->parent = dp->ino;
+	di->sync_policy = dd->sync_policy; /* inherited from the directory */
+	di->sync_param = dd->sync_param;
 	di->atime = di->mtime = di->ctime = di->btime = now;
 	pm_persist(fs, di, sizeof(*di));
 	*out = pm_ino_get(fs, ino);

@@ -13,12 +13,18 @@ void pm_sync_dirty(struct pm_fs *fs, struct pm_ino *pi, const void *p, size_t le
 	if (pi->dirty->len) {
 		struct pm_range *last = &g_array_index(pi->dirty, struct pm_range, pi->dirty->len - 1);
 		if (r.off >= last->off && r.off <= last->off + last->len) {
-			if (r.off + r.len > last->off + last->len)
-				last->len = r.off + r.len - last->off;
+			if (r.off + r.len > last->off + last->len) {
+				uint64_t grow = r.off + r.len - (last->off + last->len);
+				last->len += grow;
+				pi->dirty_len += grow;
+				__atomic_add_fetch(&fs->ctr.dirty_bytes, grow, __ATOMIC_RELAXED);
+			}
 			return;
 		}
 	}
 	g_array_append_val(pi->dirty, r);
+	pi->dirty_len += len;
+	__atomic_add_fetch(&fs->ctr.dirty_bytes, len, __ATOMIC_RELAXED);
 }
 
 static gint range_cmp(gconstpointer a, gconstpointer b)
@@ -32,6 +38,7 @@ static gint range_cmp(gconstpointer a, gconstpointer b)
 static void flush_ranges(struct pm_fs *fs, GArray *ranges)
 {
 	struct pm_range cur = { 0, 0 };
+	uint64_t total = 0;
 
 	g_array_sort(ranges, range_cmp);
 	for (guint i = 0; i < ranges->len; i++) {
@@ -42,9 +49,12 @@ static void flush_ranges(struct pm_fs *fs, GArray *ranges)
 			continue;
 		}
 		pm_media_flush(fs->m, fs->base + cur.off, cur.len);
+		total += cur.len;
 		cur = *r;
 	}
 	pm_media_flush(fs->m, fs->base + cur.off, cur.len);
+	total += cur.len;
+	__atomic_add_fetch(&fs->ctr.bytes_persisted, total, __ATOMIC_RELAXED);
 	g_array_set_size(ranges, 0);
 }
 
@@ -55,6 +65,8 @@ void pm_sync_inode(struct pm_fs *fs, struct pm_ino *pi)
 	if (pi->dirty && pi->dirty->len) {
 		flush_ranges(fs, pi->dirty);
 		pm_media_drain(fs->m); /* the data and tree nodes are durable */
+		__atomic_sub_fetch(&fs->ctr.dirty_bytes, pi->dirty_len, __ATOMIC_RELAXED);
+		pi->dirty_len = 0;
 	}
 	if (pi->size_dirty) {
 		pm_tx_touch(fs, &di->size, sizeof(di->size));
@@ -64,4 +76,67 @@ void pm_sync_inode(struct pm_fs *fs, struct pm_ino *pi)
 		pi->size_dirty = false;
 		pm_persist(fs, di, sizeof(*di));
 	}
+}
+
+void pm_sync_queue_periodic(struct pm_fs *fs, uint64_t ino, uint32_t period_ms)
+{
+	pthread_mutex_lock(&fs->periodic_lock);
+	g_hash_table_add(fs->periodic_dirty, GUINT_TO_POINTER((guint)ino));
+	if (period_ms && (fs->periodic_ms == 0 || period_ms < fs->periodic_ms))
+		fs->periodic_ms = period_ms;
+	pthread_mutex_unlock(&fs->periodic_lock);
+}
+
+uint32_t pm_fs_periodic_ms(struct pm_fs *fs)
+{
+	pthread_mutex_lock(&fs->periodic_lock);
+	uint32_t ms = fs->periodic_ms;
+	pthread_mutex_unlock(&fs->periodic_lock);
+	return ms;
+}
+
+unsigned pm_fs_flush_periodic(struct pm_fs *fs)
+{
+	GHashTable *todo;
+	GHashTableIter it;
+	gpointer key;
+	unsigned n = 0;
+
+	pthread_mutex_lock(&fs->periodic_lock);
+	todo = fs->periodic_dirty;
+	fs->periodic_dirty = g_hash_table_new(g_direct_hash, g_direct_equal);
+	pthread_mutex_unlock(&fs->periodic_lock);
+	g_hash_table_iter_init(&it, todo);
+	while (g_hash_table_iter_next(&it, &key, NULL)) {
+		struct pm_ino *pi;
+		if (pm_ino_live(fs, GPOINTER_TO_UINT(key), &pi))
+			continue;
+		pthread_rwlock_wrlock(&pi->lock);
+		pm_sync_inode(fs, pi);
+		pthread_rwlock_unlock(&pi->lock);
+		pm_ino_put(fs, pi);
+		n++;
+	}
+	g_hash_table_destroy(todo);
+	if (n)
+		__atomic_add_fetch(&fs->ctr.periodic_flushes, 1, __ATOMIC_RELAXED);
+	return n;
+}
+
+void pm_fs_periodic_open(struct pm_fs *fs, void (*fn)(void *arg, uint64_t ino), void *arg)
+{
+	GHashTableIter it;
+	gpointer key;
+	GArray *inos = g_array_new(FALSE, FALSE, sizeof(uint64_t));
+
+	pthread_mutex_lock(&fs->periodic_lock);
+	g_hash_table_iter_init(&it, fs->periodic_open);
+	while (g_hash_table_iter_next(&it, &key, NULL)) {
+		uint64_t ino = GPOINTER_TO_UINT(key);
+		g_array_append_val(inos, ino);
+	}
+	pthread_mutex_unlock(&fs->periodic_lock);
+	for (guint i = 0; i < inos->len; i++) /* without the lock: fn waits for writes */
+		fn(arg, g_array_index(inos, uint64_t, i));
+	g_array_free(inos, TRUE);
 }

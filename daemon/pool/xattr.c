@@ -94,9 +94,11 @@ int pm_fs_getxattr(struct pm_fs *fs, uint64_t ino, const char *name, void *buf, 
 {
 	struct pm_ino *pi;
 	struct rec r;
-	int ret = pm_ino_live(fs, ino, &pi);
+	int ret;
 
-	if (ret)
+	if (pm_control_name(name))
+		return pm_control_get(fs, ino, name, buf, size);
+	if ((ret = pm_ino_live(fs, ino, &pi)))
 		return ret;
 	pthread_rwlock_rdlock(&pi->lock);
 	ret = find(fs, pi, name, &r);
@@ -214,6 +216,8 @@ int pm_fs_setxattr(struct pm_fs *fs, uint64_t ino, const char *name, const void 
 		return -E2BIG;
 	if (!known_namespace(name))
 		return -EOPNOTSUPP;
+	if (pm_control_name(name))
+		return pm_control_set(fs, ino, name, value, size, flags);
 	if (fs->rdonly)
 		return -EROFS;
 	if ((ret = pm_ino_live(fs, ino, &pi)))
@@ -238,6 +242,8 @@ int pm_fs_removexattr(struct pm_fs *fs, uint64_t ino, const char *name)
 	struct rec r;
 	int ret;
 
+	if (pm_control_name(name))
+		return -EPERM; /* control attributes always exist */
 	if (fs->rdonly)
 		return -EROFS;
 	if ((ret = pm_ino_live(fs, ino, &pi)))
