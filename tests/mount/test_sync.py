@@ -62,6 +62,18 @@ def test_invalid_value_changes_nothing(mount, bad):
     assert policy(p) == "close"
 
 
+def test_set_from_the_shell(mount):
+    p = mount.path("f")
+    write_file(p, b"")
+    subprocess.run(["setfattr", "-n", SYNC, "-v", "periodic=250ms", p], check=True)
+    out = subprocess.run(["getfattr", "--only-values", "-n", SYNC, p], check=True,
+                         capture_output=True, text=True).stdout
+    assert out == "periodic=250ms"
+    r = subprocess.run(["setfattr", "-n", SYNC, "-v", "sometimes", p], capture_output=True, text=True)
+    assert r.returncode != 0 and "Invalid argument" in r.stderr
+    assert policy(p) == "periodic=250ms"
+
+
 def test_directory_policy_is_inherited_and_survives_remount(mount):
     d = mount.path("d")
     os.mkdir(d)
@@ -145,10 +157,10 @@ class EmulatedMount:
         os.rmdir(self.dir)
 
 
-def after_power_failure(make_pool, policy_value, work):
+def after_power_failure(make_pool, policy_value, work, fsck=False):
     """Run work(mnt) on a mount whose root policy is policy_value, cut the
     power, mount again (recovery) and return the contents of "f" (None if
-    it is gone)."""
+    it is gone). With fsck, the recovered pool must also check clean."""
     pool = make_pool("64M")
     with Mount(pool, f"sync={policy_value}"):
         pass
@@ -159,9 +171,13 @@ def after_power_failure(make_pool, policy_value, work):
         em.power_failure()
     with Mount(pool, expect=[r"not unmounted cleanly"]) as m:
         try:
-            return read_file(m.path("f"))
+            got = read_file(m.path("f"))
         except FileNotFoundError:
-            return None
+            got = None
+    if fsck:
+        r = subprocess.run([os.environ["FSCK_PMFUSE"], "-n", pool], capture_output=True, text=True)
+        assert r.returncode == 0, f"fsck.pmfuse -n after the power failure: {r.stdout}{r.stderr}"
+    return got
 
 
 DATA = pattern(50_000, 7)
@@ -224,7 +240,7 @@ def test_never_policy_fsync_persists_nothing_but_unmount_does(make_pool):
         write_all(fd, b"N" * 4096)  # overwrite in place, then fsync: nothing persisted
         os.fsync(fd)
         os.close(fd)
-    got = after_power_failure(make_pool, "never", work)
+    got = after_power_failure(make_pool, "never", work, fsck=True)
     assert got == DATA[:4096], "fsync under 'never' persisted the overwrite"
     pool = make_pool("64M")
     with Mount(pool, "sync=never") as m:

@@ -1,0 +1,56 @@
+"""test_installed.py -- libpmfuse as a user gets it: `meson install` into a
+staging directory, the example program (lib/examples/policy.c) compiled
+with `pkg-config --cflags --libs pmfuse` from the installed pmfuse.pc, and
+run against a real mount."""
+
+import os
+import subprocess
+import sys
+import tempfile
+
+sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "mount"))
+from pmtest import Mount, mkfs, shm_path  # noqa: E402
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+SRC = os.path.join(HERE, "..", "..")
+
+
+def run(cmd, **kw):
+    r = subprocess.run(cmd, capture_output=True, text=True, **kw)
+    assert r.returncode == 0, f"{cmd}: {r.stdout}{r.stderr}"
+    return r.stdout
+
+
+def test_example_built_against_installed_pkgconfig():
+    build = os.environ["MESON_BUILD_ROOT_DIR"]
+    stage = tempfile.mkdtemp(prefix="pmfuse-install-")
+    run(["meson", "install", "-C", build, "--no-rebuild", "--skip-subprojects", "--destdir", stage,
+         "--quiet"])
+    pcs = [os.path.join(d, f) for d, _, fs in os.walk(stage) for f in fs if f == "pmfuse.pc"]
+    assert len(pcs) == 1, f"pmfuse.pc installed {len(pcs)} times"
+    env = dict(os.environ, PKG_CONFIG_PATH=os.path.dirname(pcs[0]), PKG_CONFIG_SYSROOT_DIR=stage)
+    flags = run(["pkg-config", "--cflags", "--libs", "pmfuse"], env=env).split()
+    assert any(f.startswith("-lpmfuse") for f in flags), flags
+    exe = os.path.join(stage, "policy")
+    run(["cc", "-Wall", "-Wextra", "-Werror", os.path.join(SRC, "lib", "examples", "policy.c")]
+        + flags + ["-o", exe], env=env)
+    libdir = [f[2:] for f in flags if f.startswith("-L")]
+    pool = shm_path()
+    mkfs(pool, size="64M")
+    try:
+        check_example(exe, libdir, pool)
+    finally:
+        os.unlink(pool)
+
+
+def check_example(exe, libdir, pool):
+    with Mount(pool) as m:
+        os.mkdir(m.path("d"))
+        out = run([exe, m.dir, m.path("d")], env=dict(os.environ, LD_LIBRARY_PATH=":".join(libdir)))
+        assert out.startswith(f"{m.path('d')}: immediate\n"), out
+        assert "granularity PAGE" in out or "granularity CACHE_LINE" in out or "granularity BYTE" in out
+        assert os.getxattr(m.path("d"), "user.pmfuse.sync") == b"immediate"
+        # and the policy is inherited by what is created there
+        with open(m.path("d/f"), "w") as f:
+            f.write("x")
+        assert os.getxattr(m.path("d/f"), "user.pmfuse.sync") == b"immediate"
