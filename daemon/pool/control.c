@@ -23,7 +23,7 @@ bool pm_control_name(const char *name)
 
 int pm_fs_stats_json(struct pm_fs *fs, char *buf, size_t size)
 {
-	uint64_t per[PM_SYNC_KINDS] = { 0 }, flushes, drains;
+	uint64_t per[PM_SYNC_KINDS] = { 0 }, flushes, drains, persisted;
 	struct pm_statfs st;
 	int n;
 
@@ -33,7 +33,7 @@ int pm_fs_stats_json(struct pm_fs *fs, char *buf, size_t size)
 			per[di->sync_policy]++;
 	}
 	pm_fs_statfs(fs, &st);
-	pm_media_counts(fs->m, &flushes, &drains);
+	pm_media_counts(fs->m, &flushes, &drains, &persisted); /* all of it: data and metadata */
 	n = snprintf(buf, size,
 		     "{\"pool_size\":%lu,\"free_bytes\":%lu,\"inodes_total\":%lu,\"inodes_free\":%lu,"
 		     "\"granularity\":\"%s\",\"bytes_written\":%lu,\"bytes_persisted\":%lu,"
@@ -43,7 +43,7 @@ int pm_fs_stats_json(struct pm_fs *fs, char *buf, size_t size)
 		     (unsigned long)fs->sb.pool_size, (unsigned long)(st.bfree * PM_BLOCK_SIZE),
 		     (unsigned long)st.files, (unsigned long)st.ffree, pm_media_granularity(fs->m),
 		     (unsigned long)__atomic_load_n(&fs->ctr.bytes_written, __ATOMIC_RELAXED),
-		     (unsigned long)__atomic_load_n(&fs->ctr.bytes_persisted, __ATOMIC_RELAXED),
+		     (unsigned long)persisted,
 		     (unsigned long)flushes, (unsigned long)drains,
 		     (unsigned long)__atomic_load_n(&fs->ctr.fsyncs, __ATOMIC_RELAXED),
 		     (unsigned long)__atomic_load_n(&fs->ctr.dirty_bytes, __ATOMIC_RELAXED),

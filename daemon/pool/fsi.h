@@ -54,7 +54,7 @@ struct pm_fs {
 	uint64_t free_blocks;
 	uint64_t cursor;
 	struct {                        /* statistics, updated atomically */
-		uint64_t bytes_written, bytes_persisted, fsyncs, dirty_bytes, periodic_flushes;
+		uint64_t bytes_written, fsyncs, dirty_bytes, periodic_flushes;
 	} ctr;
 	pthread_mutex_t periodic_lock;
 	GHashTable *periodic_dirty;     /* inode numbers with data for the flusher */

@@ -28,7 +28,7 @@ struct pm_media {
 	pmem2_memset_fn memset_fn;
 	bool emulate;            /* crash emulation: base is a private copy */
 	uint64_t events, crash_at;
-	uint64_t flushes, drains; /* statistics */
+	uint64_t flushes, drains, flushed; /* statistics */
 };
 
 #define CACHE_LINE 64u
@@ -200,10 +200,11 @@ static void emulated_flush(struct pm_media *m, const void *addr, size_t len)
 	}
 }
 
-void pm_media_counts(const struct pm_media *m, uint64_t *flushes, uint64_t *drains)
+void pm_media_counts(const struct pm_media *m, uint64_t *flushes, uint64_t *drains, uint64_t *bytes)
 {
 	*flushes = __atomic_load_n(&m->flushes, __ATOMIC_RELAXED);
 	*drains = __atomic_load_n(&m->drains, __ATOMIC_RELAXED);
+	*bytes = __atomic_load_n(&m->flushed, __ATOMIC_RELAXED);
 }
 
 void pm_media_flush(struct pm_media *m, const void *addr, size_t len)
@@ -211,6 +212,7 @@ void pm_media_flush(struct pm_media *m, const void *addr, size_t len)
 	if (!len)
 		return;
 	__atomic_add_fetch(&m->flushes, 1, __ATOMIC_RELAXED);
+	__atomic_add_fetch(&m->flushed, len, __ATOMIC_RELAXED);
 	if (m->emulate) {
 		event(m);
 		emulated_flush(m, addr, len);
@@ -239,6 +241,7 @@ void pm_media_persist(struct pm_media *m, const void *addr, size_t len)
 		return;
 	}
 	__atomic_add_fetch(&m->flushes, 1, __ATOMIC_RELAXED);
+	__atomic_add_fetch(&m->flushed, len, __ATOMIC_RELAXED);
 	__atomic_add_fetch(&m->drains, 1, __ATOMIC_RELAXED);
 	m->persist(addr, len);
 }

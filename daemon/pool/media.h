@@ -32,8 +32,8 @@ void pm_media_crash_at(struct pm_media *m, uint64_t n);
 void pm_media_arm_crash(uint64_t n);
 /* pm_media_events -- flush and drain events so far (crash emulation) */
 uint64_t pm_media_events(const struct pm_media *m);
-/* pm_media_counts -- flush calls and drains so far (statistics) */
-void pm_media_counts(const struct pm_media *m, uint64_t *flushes, uint64_t *drains);
+/* pm_media_counts -- flush calls, drains and bytes flushed so far */
+void pm_media_counts(const struct pm_media *m, uint64_t *flushes, uint64_t *drains, uint64_t *bytes);
 
 void *pm_media_base(const struct pm_media *m);
 size_t pm_media_size(const struct pm_media *m);

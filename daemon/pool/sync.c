@@ -38,7 +38,6 @@ static gint range_cmp(gconstpointer a, gconstpointer b)
 static void flush_ranges(struct pm_fs *fs, GArray *ranges)
 {
 	struct pm_range cur = { 0, 0 };
-	uint64_t total = 0;
 
 	g_array_sort(ranges, range_cmp);
 	for (guint i = 0; i < ranges->len; i++) {
@@ -49,12 +48,9 @@ static void flush_ranges(struct pm_fs *fs, GArray *ranges)
 			continue;
 		}
 		pm_media_flush(fs->m, fs->base + cur.off, cur.len);
-		total += cur.len;
 		cur = *r;
 	}
 	pm_media_flush(fs->m, fs->base + cur.off, cur.len);
-	total += cur.len;
-	__atomic_add_fetch(&fs->ctr.bytes_persisted, total, __ATOMIC_RELAXED);
 	g_array_set_size(ranges, 0);
 }
 
