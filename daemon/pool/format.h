@@ -19,18 +19,6 @@
 
 #if __BYTE_ORDER__ != __ORDER_LITTLE_ENDIAN__
 #error "pmfuse's on-media format is little-endian; big-endian hosts are not supported"
-/* pm_mode_valid -- whether an inode's mode has one of the file types a
- * pool may hold */
-static inline int pm_mode_valid(uint32_t mode)
-{
-	switch (mode & 0170000) {
-	case 0100000: case 0040000: case 0120000: case 0010000: /* reg dir lnk fifo */
-	case 0140000: case 0020000: case 0060000:               /* sock chr blk */
-		return 1;
-	}
-	return 0;
-}
-
 #endif
 
 #define PM_MAGIC "PMFUSE\x00\x01"
