@@ -92,11 +92,17 @@ static bool daemonized;
  * stderr in the foreground and to syslog once daemonized */
 static void log_line(enum fuse_log_level level, const char *fmt, va_list ap)
 {
-	char msg[1024];
+	static __thread char msg[1024];
+	static __thread size_t have;
 	const char *text = msg;
 	size_t n;
 
-	vsnprintf(msg, sizeof(msg), fmt, ap);
+	/* libfuse writes some messages in pieces: collect up to the newline */
+	vsnprintf(msg + have, sizeof(msg) - have, fmt, ap);
+	have = strlen(msg);
+	if (have < sizeof(msg) - 1 && (have == 0 || msg[have - 1] != '\n'))
+		return;
+	have = 0;
 	if (strncmp(text, "fuse: ", 6) == 0)
 		text += 6;
 	if (daemonized) {
@@ -126,6 +132,7 @@ int main(int argc, char *argv[])
 	struct pm_info info;
 	char hs[32];
 	int ret = 1;
+	bool ran = false; /* the session loop ran (and ret is its result) */
 
 	fuse_set_log_func(log_line);
 	if (fuse_opt_parse(&args, &o, option_spec, opt_proc) != 0)
@@ -201,6 +208,7 @@ int main(int argc, char *argv[])
 	if (pm_stop_start(se, cl.mountpoint, &mnt) != 0 || pm_flusher_start(mnt.fs, se) != 0)
 		fuse_session_exit(se);
 
+	ran = true;
 	if (cl.singlethread) {
 		ret = fuse_session_loop(se);
 	} else {
@@ -222,7 +230,7 @@ out_fs:
 			(unsigned long)pm_fs_media_events(mnt.fs));
 	pm_fs_close(&mnt.fs);
 	/* the loop returns the number of the signal that ended it: a clean stop */
-	ret = ret < 0 ? 1 : 0;
+	ret = ran && ret >= 0 ? 0 : 1;
 out_args:
 	free(cl.mountpoint);
 	free(o.sync);

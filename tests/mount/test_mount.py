@@ -294,3 +294,17 @@ def test_posix_locks_between_processes(mount):
         assert other_process_locks(p, "lockf:0:100") == ["acquired"]
     finally:
         os.close(fd)
+
+
+@pytest.mark.parametrize("opts,words", [
+    ("bogus_flag", "unknown option"),
+    ("timeout=abc", "invalid parameter"),
+    ("sync=sometimes", "invalid sync policy"),
+    ("sync=periodic=0ms", "invalid sync policy"),
+])
+def test_bad_options_are_refused_before_mounting(pool, opts, words):
+    """Bad -o values: one clear line, a non-zero exit, nothing mounted."""
+    from pmtest import daemon_refuses
+    err = daemon_refuses(pool, opts)
+    assert words in err, err
+    assert len(err.splitlines()) == 1, f"one line expected: {err!r}"
