@@ -32,8 +32,12 @@ def test_example_built_against_installed_pkgconfig():
     flags = run(["pkg-config", "--cflags", "--libs", "pmfuse"], env=env).split()
     assert any(f.startswith("-lpmfuse") for f in flags), flags
     exe = os.path.join(stage, "policy")
-    run(["cc", "-Wall", "-Wextra", "-Werror", os.path.join(SRC, "lib", "examples", "policy.c")]
-        + flags + ["-o", exe], env=env)
+    lib = [os.path.join(d, f) for d, _, fs in os.walk(stage) for f in fs
+           if f.startswith("libpmfuse.so.")][0]
+    # a sanitizer build's library needs its runtime first in the program
+    san = ["-fsanitize=address,undefined"] if "libasan" in run(["ldd", lib]) else []
+    run(["cc", "-Wall", "-Wextra", "-Werror"] + san
+        + [os.path.join(SRC, "lib", "examples", "policy.c")] + flags + ["-o", exe], env=env)
     libdir = [f[2:] for f in flags if f.startswith("-L")]
     pool = shm_path()
     mkfs(pool, size="64M")
