@@ -1,0 +1,196 @@
+"""targets.py -- mount and unmount the file systems the benchmark compares.
+
+Every target is prepared by setup() and undone by teardown(); Cleanup keeps
+a stack of undo actions so that a failure or Ctrl-C anywhere leaves no mount,
+daemon or pool file behind.
+"""
+
+import os
+import shutil
+import subprocess
+import tempfile
+import time
+
+TOP = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+LIBFUSE_SRC = os.path.join(TOP, 'subprojects', 'libfuse')
+LIBFUSE_BUILD = (os.environ.get('LIBFUSE_BUILD')
+                 or os.path.join(TOP, 'build', 'subprojects', 'libfuse'))
+
+
+def pmfuse_bin():
+    return os.environ.get('PMFUSE') or os.path.join(TOP, 'build', 'daemon', 'pmfuse')
+
+
+def mkfs_bin():
+    return os.environ.get('MKFS_PMFUSE') or os.path.join(TOP, 'build', 'tools', 'mkfs.pmfuse')
+
+
+class Cleanup:
+    """A stack of undo actions, run last-in first-out, errors ignored."""
+
+    def __init__(self):
+        self.actions = []
+
+    def push(self, fn, *args):
+        self.actions.append((fn, args))
+        return len(self.actions) - 1
+
+    def run_all(self):
+        while self.actions:
+            fn, args = self.actions.pop()
+            try:
+                fn(*args)
+            except Exception:  # pylint: disable=broad-except
+                pass
+
+
+def is_mounted(path):
+    """is_mounted -- whether PATH is a mount point in /proc/self/mountinfo."""
+    path = os.path.realpath(path)
+    with open('/proc/self/mountinfo', encoding='utf-8') as f:
+        for line in f:
+            mp = line.split()[4].encode().decode('unicode_escape')
+            if mp == path:
+                return True
+    return False
+
+
+def umount(path):
+    """umount -- unmount PATH if it is mounted (lazily if it is busy)."""
+    if not is_mounted(path):
+        return
+    if subprocess.run(['umount', path], capture_output=True, check=False).returncode:
+        subprocess.run(['umount', '-l', path], capture_output=True, check=False)
+
+
+def stop_daemon(proc, mountpoint):
+    """stop_daemon -- unmount MOUNTPOINT, then wait for (or kill) PROC."""
+    umount(mountpoint)
+    try:
+        proc.wait(timeout=10)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()
+
+
+def wait_mounted(proc, mountpoint, timeout=60.0):
+    """wait_mounted -- poll until MOUNTPOINT is mounted; seconds it took."""
+    t0 = time.monotonic()
+    while not is_mounted(mountpoint):
+        if proc.poll() is not None:
+            raise RuntimeError(f'daemon for {mountpoint} exited with {proc.returncode}: '
+                               + (proc.stderr.read() if proc.stderr else ''))
+        if time.monotonic() - t0 > timeout:
+            raise RuntimeError(f'{mountpoint} not mounted after {timeout} s')
+        time.sleep(0.002)
+    return time.monotonic() - t0
+
+
+def build_example(name, cache):
+    """build_example -- compile libfuse's example/NAME.c into CACHE (once)."""
+    out = os.path.join(cache, name)
+    src = os.path.join(LIBFUSE_SRC, 'example', name + '.c')
+    lib = os.path.join(LIBFUSE_BUILD, 'lib', 'libfuse3.a')
+    if os.path.exists(out) and os.path.getmtime(out) >= max(os.path.getmtime(src),
+                                                            os.path.getmtime(lib)):
+        return out
+    os.makedirs(cache, exist_ok=True)
+    subprocess.run(['cc', '-O2', '-D_FILE_OFFSET_BITS=64', '-DHAVE_FALLOCATE',
+                    '-DHAVE_COPY_FILE_RANGE',
+                    '-I', os.path.join(LIBFUSE_SRC, 'include'), '-I', LIBFUSE_BUILD,
+                    '-o', out, src, lib, '-lpthread', '-ldl'], check=True)
+    return out
+
+
+def start_daemon(cmd, mountpoint, env=None):
+    """start_daemon -- run a FUSE daemon in the foreground, wait for its mount."""
+    proc = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL,
+                            stderr=subprocess.PIPE, text=True)
+    try:
+        secs = wait_mounted(proc, mountpoint)
+    except BaseException:
+        stop_daemon(proc, mountpoint)
+        raise
+    return proc, secs
+
+
+class Target:
+    """One file system under test.
+
+    name: short key; kind: tmpfs, null, passthrough or pmfuse; path: where
+    workloads run (a directory, or for null the single file); workloads the
+    target cannot serve are listed in `serves` (None: all).
+    """
+
+    def __init__(self, name, kind, opts=None, env=None, serves=None):
+        self.name, self.kind, self.opts, self.env = name, kind, opts, env
+        self.serves = serves
+        self.path = None
+        self.proc = None
+        self.pool = None
+
+    def can(self, workload):
+        return self.serves is None or workload in self.serves
+
+    def setup(self, work, cache, cleanup, pool_size):
+        base = tempfile.mkdtemp(prefix=self.name + '.', dir=work)
+        cleanup.push(shutil.rmtree, base, True)
+        mnt = os.path.join(base, 'mnt')
+        if self.kind == 'tmpfs':
+            os.mkdir(mnt)
+            subprocess.run(['mount', '-t', 'tmpfs', '-o', 'size=8G', 'bench', mnt], check=True)
+            cleanup.push(umount, mnt)
+        elif self.kind == 'null':
+            exe = build_example('null', cache)
+            with open(mnt, 'w', encoding='utf-8'):
+                pass
+            self.proc, _ = start_daemon([exe, '-f', mnt], mnt)
+            cleanup.push(stop_daemon, self.proc, mnt)
+        elif self.kind == 'passthrough':
+            exe = build_example('passthrough_ll', cache)
+            src = os.path.join(base, 'src')
+            os.mkdir(src)
+            os.mkdir(mnt)
+            subprocess.run(['mount', '-t', 'tmpfs', '-o', 'size=8G', 'benchsrc', src], check=True)
+            cleanup.push(umount, src)
+            self.proc, _ = start_daemon([exe, '-f', '-o', f'source={src},' + self.opts, mnt], mnt)
+            cleanup.push(stop_daemon, self.proc, mnt)
+        elif self.kind == 'pmfuse':
+            os.mkdir(mnt)
+            self.pool = f'/dev/shm/pmfuse-bench.{os.getpid()}.{self.name}.pool'
+            cleanup.push(os.unlink, self.pool)
+            subprocess.run([mkfs_bin(), '-q', '--force', '--size', pool_size, self.pool], check=True)
+            env = dict(os.environ, **(self.env or {}))
+            self.proc, _ = start_daemon([pmfuse_bin(), '-f', self.pool, mnt], mnt, env)
+            cleanup.push(stop_daemon, self.proc, mnt)
+        self.path = mnt
+
+
+def all_targets():
+    """all_targets -- the targets of issue 5, in the order of the report."""
+    return [
+        Target('tmpfs', 'tmpfs'),
+        Target('null', 'null', serves={'W2', 'W3', 'W4', 'W9'}),
+        Target('pt-doc', 'passthrough', opts='allow_other,default_permissions,xattr'),
+        Target('pt-tuned', 'passthrough',
+               opts='allow_other,default_permissions,xattr,writeback,cache=always,timeout=86400'),
+        Target('pmfuse', 'pmfuse'),
+        Target('pmfuse-cl', 'pmfuse', env={'PMEM2_FORCE_GRANULARITY': 'cache_line'}),
+    ]
+
+
+def daemon_rss_excluding(pid, exclude_path):
+    """daemon_rss_excluding -- KiB of RSS of PID outside mappings of EXCLUDE_PATH."""
+    total = 0
+    skip = False
+    with open(f'/proc/{pid}/smaps', encoding='utf-8') as f:
+        for line in f:
+            head = line.split(None, 1)[0]
+            if not head.endswith(':') or '-' in head:
+                # a mapping header: "start-end perms offset dev inode [path]"
+                fields = line.split(None, 5)
+                path = fields[5].strip() if len(fields) > 5 else ''
+                skip = path == exclude_path or path.startswith(exclude_path + ' ')
+            elif head == 'Rss:' and not skip:
+                total += int(line.split()[1])
+    return total
