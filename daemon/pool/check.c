@@ -634,21 +634,29 @@ static void check_journal(struct ck *c)
 
 /* ---- pass 1: the inode table -------------------------------------------- */
 
-/* make_root -- an empty root directory in place of a damaged one */
-static void make_root(struct ck *c)
+/* put_empty_dir -- write an empty directory inode (in the root) over di */
+static void put_empty_dir(struct ck *c, struct pm_dinode *di, uint32_t perm, uint32_t uid, uint32_t gid)
 {
-	struct pm_dinode *di = dinode(c, PM_ROOT_INO), d;
+	struct pm_dinode d;
 
 	memset(&d, 0, sizeof(d));
-	d.mode = S_IFDIR | 0755;
-	d.uid = di->uid;
-	d.gid = di->gid;
+	d.mode = S_IFDIR | perm;
+	d.uid = uid;
+	d.gid = gid;
 	d.nlink = 2;
 	d.generation = di->generation + 1;
 	d.parent = PM_ROOT_INO;
 	now(&d.atime);
 	d.mtime = d.ctime = d.btime = d.atime;
 	put(c, di, &d, sizeof(d));
+}
+
+/* make_root -- an empty root directory in place of a damaged one */
+static void make_root(struct ck *c)
+{
+	struct pm_dinode *di = dinode(c, PM_ROOT_INO);
+
+	put_empty_dir(c, di, 0755, di->uid, di->gid);
 	c->st[PM_ROOT_INO] = ST_LIVE;
 }
 
@@ -1238,7 +1246,7 @@ static void pass_dirs(struct ck *c)
 static uint64_t lost_found(struct ck *c)
 {
 	const struct pm_dinode *rd = dinode(c, PM_ROOT_INO);
-	struct pm_dinode d, *di;
+	struct pm_dinode *di;
 	uint64_t ino;
 
 	if (c->lf || c->lf_why)
@@ -1258,16 +1266,7 @@ static uint64_t lost_found(struct ck *c)
 		return 0;
 	}
 	di = dinode(c, ino);
-	memset(&d, 0, sizeof(d));
-	d.mode = S_IFDIR | 0700;
-	d.uid = rd->uid;
-	d.gid = rd->gid;
-	d.nlink = 2;
-	d.generation = di->generation + 1;
-	d.parent = PM_ROOT_INO;
-	now(&d.atime);
-	d.mtime = d.ctime = d.btime = d.atime;
-	put(c, di, &d, sizeof(d));
+	put_empty_dir(c, di, 0700, rd->uid, rd->gid);
 	if (dir_add(c, PM_ROOT_INO, "lost+found", ino, DT_DIR)) {
 		clear_inode(c, ino);
 		c->lf_why = "no room for /lost+found (the pool is full)";
