@@ -9,7 +9,11 @@ import os
 import shutil
 import subprocess
 import tempfile
+import sys
 import time
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), '..'))
+from mountinfo import is_mounted  # noqa: E402
 
 TOP = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 LIBFUSE_SRC = os.path.join(TOP, 'subprojects', 'libfuse')
@@ -42,17 +46,6 @@ class Cleanup:
                 fn(*args)
             except Exception:  # pylint: disable=broad-except
                 pass
-
-
-def is_mounted(path):
-    """is_mounted -- whether PATH is a mount point in /proc/self/mountinfo."""
-    path = os.path.realpath(path)
-    with open('/proc/self/mountinfo', encoding='utf-8') as f:
-        for line in f:
-            mp = line.split()[4].encode().decode('unicode_escape')
-            if mp == path:
-                return True
-    return False
 
 
 def umount(path):

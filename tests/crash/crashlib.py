@@ -24,6 +24,11 @@ import threading
 import time
 import uuid
 
+import sys
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
+from mountinfo import force_unmount, is_mounted  # noqa: E402,F401
+
 HERE = os.path.dirname(os.path.abspath(__file__))
 SOURCE_ROOT = os.path.dirname(os.path.dirname(HERE))
 POOL_DIR = "/dev/shm"
@@ -106,30 +111,6 @@ def remove(path):
 
 
 # --- mounts ---------------------------------------------------------------------------
-
-
-def _unescape_mountinfo(s):
-    return re.sub(r"\\([0-7]{3})", lambda m: chr(int(m.group(1), 8)), s)
-
-
-def is_mounted(path):
-    """is_mounted -- also true for a FUSE mount whose daemon died (stat gives ENOTCONN)."""
-    path = os.path.realpath(path)
-    with open("/proc/self/mountinfo") as f:
-        for line in f:
-            if _unescape_mountinfo(line.split()[4]) == path:
-                return True
-    return False
-
-
-def force_unmount(path):
-    """force_unmount -- lazily unmount whatever is mounted on path (a dead mount too)."""
-    for _ in range(8):
-        if not is_mounted(path):
-            return
-        subprocess.run(["fusermount3", "-u", "-z", path], capture_output=True, timeout=30)
-        if is_mounted(path):
-            subprocess.run(["umount", "-l", path], capture_output=True, timeout=30)
 
 
 def describe_status(rc):

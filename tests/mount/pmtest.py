@@ -30,6 +30,9 @@ import uuid
 
 import pytest
 
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
+from mountinfo import force_unmount, is_mounted, mount_entry  # noqa: E402,F401
+
 MOUNTED_PREFIX = "pmfuse: mounted "
 ERROR_PREFIX = "pmfuse: "
 START_TIMEOUT = 20.0  # s until the daemon says it is mounted (or fails)
@@ -111,42 +114,6 @@ def mkfs(pool, size=None, inodes=None, force=False, check=True):
 
 
 # --- mounts ---------------------------------------------------------------------
-
-
-def _unescape_mountinfo(s):
-    return re.sub(r"\\([0-7]{3})", lambda m: chr(int(m.group(1), 8)), s)
-
-
-def mount_entry(path):
-    """mount_entry -- the /proc/self/mountinfo fields of the mount on path, or None.
-
-    Unlike os.path.ismount this also sees a FUSE mount whose daemon died
-    (stat on it fails with ENOTCONN)."""
-    path = os.path.realpath(path)
-    found = None
-    with open("/proc/self/mountinfo") as f:
-        for line in f:
-            fields = line.split()
-            if _unescape_mountinfo(fields[4]) == path:
-                sep = fields.index("-")
-                found = {"options": fields[5], "fstype": fields[sep + 1],
-                         "source": _unescape_mountinfo(fields[sep + 2]),
-                         "super_options": fields[sep + 3]}
-    return found
-
-
-def is_mounted(path):
-    return mount_entry(path) is not None
-
-
-def force_unmount(path):
-    """force_unmount -- best effort: lazy-unmount whatever is mounted on path."""
-    for _ in range(8):
-        if not is_mounted(path):
-            return
-        subprocess.run(["fusermount3", "-u", "-z", path], capture_output=True, timeout=30)
-        if is_mounted(path):
-            subprocess.run(["umount", "-l", path], capture_output=True, timeout=30)
 
 
 def _describe_status(rc):
