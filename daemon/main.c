@@ -13,13 +13,17 @@
 #include "ops.h"
 #include "parse.h"
 #include "stop.h"
+#include "bdi.h"
 #include "flusher.h"
+#include "loop.h"
 #include "policy.h"
 
 struct options {
 	const char *pool;
 	char *sync;
 	double timeout;
+	char *spin;
+	int kernel_limits;
 	int no_writeback;
 	int crash_emulation;
 	unsigned long crash_at;
@@ -33,6 +37,8 @@ enum { KEY_RO = 1 };
 static const struct fuse_opt option_spec[] = {
 	OPT("sync=%s", sync),
 	OPT("timeout=%lf", timeout),
+	OPT("spin=%s", spin),
+	OPT("kernel_limits", kernel_limits),
 	OPT("no_writeback", no_writeback),
 	OPT("crash_emulation", crash_emulation),
 	OPT("crash_at=%lu", crash_at),
@@ -69,6 +75,12 @@ static void usage(const char *prog)
 	       "                           immediate, never (see pmfuse(8))\n"
 	       "    -o timeout=SECONDS     kernel cache timeout for names and attributes\n"
 	       "                           (default 86400: the daemon is the only writer)\n"
+	       "    -o spin=USEC           after each request, poll for the next one for\n"
+	       "                           USEC microseconds before sleeping (default 200;\n"
+	       "                           0: sleep at once, for the least CPU use)\n"
+	       "    -o kernel_limits       keep the kernel's limits for a FUSE mount (1 %% of\n"
+	       "                           the dirty page cache, 128 KiB read-ahead); by\n"
+	       "                           default, as root, pmfuse lifts them\n"
 	       "    -o no_writeback        do not use the kernel's writeback cache\n"
 	       "    -o ro                  mount read-only\n"
 	       "    -o crash_emulation     testing aid: work on a volatile copy of the pool;\n"
@@ -126,7 +138,6 @@ int main(int argc, char *argv[])
 	struct fuse_args args = FUSE_ARGS_INIT(argc, argv);
 	struct options o = { .timeout = 86400.0 };
 	struct fuse_cmdline_opts cl = { 0 };
-	struct fuse_loop_config *lc = NULL;
 	struct pm_mount mnt = { 0 };
 	struct fuse_session *se;
 	struct pm_info info;
@@ -162,6 +173,16 @@ int main(int argc, char *argv[])
 			   o.sync);
 		goto out_args;
 	}
+	unsigned spin_us = 200;
+	if (o.spin) {
+		char *end;
+		unsigned long v = strtoul(o.spin, &end, 10);
+		if (!*o.spin || *o.spin == '-' || *end || v > 1000000) {
+			ret = fail("invalid spin=%s (microseconds, 0 to 1000000)", o.spin);
+			goto out_args;
+		}
+		spin_us = (unsigned)v;
+	}
 	if (!(o.timeout >= 0)) {
 		ret = fail("invalid timeout%s", "");
 		goto out_args;
@@ -191,8 +212,18 @@ int main(int argc, char *argv[])
 		goto out_fs;
 	if (pm_stop_install() != 0)
 		goto out_session;
-	if (fuse_session_mount(se, cl.mountpoint) != 0)
+	char *abs_mnt = realpath(cl.mountpoint, NULL);
+	if (fuse_session_mount(se, cl.mountpoint) != 0) {
+		free(abs_mnt);
 		goto out_session;
+	}
+	int bret = o.kernel_limits || !abs_mnt ? 0 : pm_bdi_tune(abs_mnt);
+	if (!o.kernel_limits && !bret)
+		mnt.max_readahead = PM_BDI_READ_AHEAD_KB * 1024;
+	if (bret)
+		fprintf(stderr, "pmfuse: note: the kernel's dirty-page and read-ahead limits for "
+			"this mount stay (%s): large writes may be throttled\n", strerror(-bret));
+	free(abs_mnt);
 	pm_format_size(info.pool_size, hs, sizeof(hs));
 	fprintf(stderr, "pmfuse: mounted %s on %s: %s, %lu inodes, granularity %s%s%s\n", o.pool,
 		cl.mountpoint, hs, (unsigned long)info.inode_count, info.granularity,
@@ -209,16 +240,9 @@ int main(int argc, char *argv[])
 		fuse_session_exit(se);
 
 	ran = true;
-	if (cl.singlethread) {
-		ret = fuse_session_loop(se);
-	} else {
-		lc = fuse_loop_cfg_create();
-		fuse_loop_cfg_set_clone_fd(lc, cl.clone_fd);
-		fuse_loop_cfg_set_max_threads(lc, cl.max_threads);
-		fuse_loop_cfg_set_idle_threads(lc, cl.max_idle_threads);
-		ret = fuse_session_loop_mt(se, lc);
-		fuse_loop_cfg_destroy(lc);
-	}
+	ret = pm_loop_run(se, cl.singlethread ? 1 : cl.max_threads, spin_us);
+	if (ret < 0)
+		fprintf(stderr, "pmfuse: reading /dev/fuse: %s\n", strerror(-ret));
 	pm_stop_finish();
 	pm_flusher_stop();
 	fuse_session_unmount(se);
@@ -234,6 +258,7 @@ out_fs:
 out_args:
 	free(cl.mountpoint);
 	free(o.sync);
+	free(o.spin);
 	fuse_opt_free_args(&args);
 	return ret;
 }

@@ -87,6 +87,10 @@ static void pm_op_init(void *userdata, struct fuse_conn_info *conn)
 		fuse_set_feature_flag(conn, FUSE_CAP_WRITEBACK_CACHE);
 	else
 		fuse_unset_feature_flag(conn, FUSE_CAP_WRITEBACK_CACHE);
+	/* the kernel keeps the smaller of this and the read-ahead of the
+	 * mount's backing device (bdi.c raised it before this request) */
+	if (mnt->max_readahead)
+		conn->max_readahead = mnt->max_readahead;
 	/* no getlk/setlk/flock handlers: the kernel's local locks serve */
 	fuse_unset_feature_flag(conn, FUSE_CAP_POSIX_LOCKS);
 	fuse_unset_feature_flag(conn, FUSE_CAP_FLOCK_LOCKS);

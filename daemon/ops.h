@@ -13,6 +13,7 @@ struct pm_mount {
 	struct pm_fs *fs;
 	double timeout;  /* entry and attribute cache timeout, seconds */
 	bool writeback;  /* kernel writeback cache */
+	unsigned max_readahead; /* bytes; 0: the kernel's offer */
 	/* writes begun and finished: how a stop knows the kernel's queue of
 	 * writeback requests has drained (stop.c) */
 	unsigned long writes_begun, writes_done;

@@ -146,6 +146,13 @@ int pm_fs_open(const char *path, unsigned flags, struct pm_fs **out)
 	}
 	if (trim)
 		g_array_free(trim, TRUE);
+	/* the kernel never looks the root up, so it holds no counted reference
+	 * to it: pin it, or its directory index would be rebuilt for every
+	 * request in it (the close forgets every reference) */
+	if (!pm_ino_get(fs, PM_ROOT_INO)) {
+		ret = pm_err(ENOMEM, "out of memory for the inode cache");
+		goto err_alloc;
+	}
 	if (!fs->rdonly) {
 		*state_word(fs) = PM_STATE_DIRTY;
 		pm_persist(fs, state_word(fs), sizeof(uint64_t));

@@ -1,0 +1,132 @@
+"""test_loop.py -- the request loop (daemon/loop.c) and the kernel's per-mount
+limits (daemon/bdi.c): every way of serving requests gives the same results,
+a stop signal ends the daemon in every mode, and the limits are set or kept
+as asked."""
+
+import os
+import threading
+
+import pytest
+
+from pmtest import Mount, daemon_refuses, read_file, write_file
+
+
+def _bdi_dir(mountpoint):
+    """_bdi_dir -- /sys/class/bdi/<major:minor> of the mount on mountpoint."""
+    dev = None
+    with open("/proc/self/mountinfo") as f:
+        for line in f:
+            fields = line.split()
+            if fields[4] == mountpoint:
+                dev = fields[2]
+    assert dev, f"{mountpoint} not in /proc/self/mountinfo"
+    return os.path.join("/sys/class/bdi", dev)
+
+
+def _knob(mountpoint, name):
+    with open(os.path.join(_bdi_dir(mountpoint), name)) as f:
+        return int(f.read())
+
+
+def test_kernel_limits_lifted_by_default(mount):
+    assert _knob(mount.dir, "max_ratio") == 100
+    assert _knob(mount.dir, "read_ahead_kb") == 1024
+    if os.path.exists(os.path.join(_bdi_dir(mount.dir), "strict_limit")):
+        assert _knob(mount.dir, "strict_limit") == 0
+
+
+def test_kernel_limits_option_keeps_them(pool):
+    with Mount(pool, "kernel_limits") as m:
+        # the kernel's own defaults for a FUSE mount
+        assert _knob(m.dir, "max_ratio") == 1
+        assert _knob(m.dir, "read_ahead_kb") == 128
+        write_file(m.path("f"), b"x" * 100_000)
+        assert read_file(m.path("f")) == b"x" * 100_000
+
+
+def _workout(m, nthreads, files=40):
+    """_workout -- nthreads clients at once (the parallel mode) or one (the
+    turn mode): create, write (small and 1 MiB, costly), read back, rename,
+    truncate, unlink; every result checked."""
+    errors = []
+
+    def client(k):
+        try:
+            d = m.path(f"t{k}")
+            os.mkdir(d)
+            for i in range(files):
+                small = f"{k}-{i}".encode() * 50
+                big = os.urandom(1 << 20) if i % 10 == 0 else b""
+                p = os.path.join(d, f"f{i}")
+                write_file(p, small + big)
+                assert read_file(p) == small + big
+                os.rename(p, p + ".r")
+                os.truncate(p + ".r", len(small))
+                assert read_file(p + ".r") == small
+            assert sorted(os.listdir(d)) == sorted(f"f{i}.r" for i in range(files))
+            for i in range(files):
+                os.unlink(os.path.join(d, f"f{i}.r"))
+            os.rmdir(d)
+        except BaseException as e:  # reported by the main thread
+            errors.append(e)
+
+    threads = [threading.Thread(target=client, args=(k,)) for k in range(nthreads)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert not errors, errors
+    assert os.listdir(m.dir) == []
+
+
+@pytest.mark.parametrize("opts", [None, "spin=0", "spin=5000"])
+@pytest.mark.parametrize("nthreads", [1, 4])
+def test_requests_served_in_every_mode(pool, opts, nthreads):
+    with Mount(pool, opts) as m:
+        _workout(m, nthreads)
+
+
+def test_single_threaded_loop(pool):
+    with Mount(pool) as m:
+        m.stop()
+    m = Mount(pool, start=False)
+    m.command = lambda: [*Mount.command(m)[:2], "-s", *Mount.command(m)[2:]]
+    with m:
+        m.start()
+        _workout(m, 3, files=10)
+
+
+@pytest.mark.parametrize("how", ["sigterm", "fusermount"])
+def test_stop_while_clients_run_in_parallel(pool, how):
+    """Threads asleep in a blocking read of /dev/fuse (the parallel mode) are
+    woken and the daemon exits cleanly; what was written is kept."""
+    m = Mount(pool)
+    with m:
+        stop = threading.Event()
+
+        def reader(k):
+            p = m.path(f"r{k}")
+            write_file(p, b"r" * 4096)
+            while not stop.is_set():
+                os.stat(p)
+                with open(p, "rb") as f:
+                    f.read()
+
+        threads = [threading.Thread(target=reader, args=(k,)) for k in range(4)]
+        for t in threads:
+            t.start()
+        try:
+            write_file(m.path("kept"), b"kept data")
+        finally:
+            stop.set()
+            for t in threads:
+                t.join()
+        m.stop(how)  # exit status 0, unmounted, within the stop timeout
+        m.start()
+        assert read_file(m.path("kept")) == b"kept data"
+
+
+@pytest.mark.parametrize("opt", ["spin=-1", "spin=abc", "spin="])
+def test_bad_spin_value_refused(pool, opt):
+    text = daemon_refuses(pool, opt)
+    assert "spin" in text or "invalid" in text.lower(), text
