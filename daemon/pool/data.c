@@ -23,6 +23,14 @@ static int bad_pointer(uint64_t ino, uint64_t blk)
 		      (unsigned long)ino, (unsigned long)blk);
 }
 
+/* zero_fresh -- clear part of a block allocated in this transaction and
+ * have it durable at the commit */
+static void zero_fresh(struct pm_fs *fs, uint8_t *p, uint64_t len)
+{
+	if (len && !pm_media_zero_nt(fs->m, p, len))
+		pm_tx_fresh(fs, p, len);
+}
+
 /* node_new -- a zeroed tree node, counted in the inode's blocks */
 static int node_new(struct pm_fs *fs, struct pm_ino *pi, uint64_t *blk)
 {
@@ -174,21 +182,27 @@ static int64_t map_range(struct pm_fs *fs, struct pm_ino *pi, uint64_t lblk, uin
 			pm_tx_end(tx, own);
 			return pm_err(ENOSPC, "pool is full");
 		}
+		/* new blocks are durable before a pointer names them: what is
+		 * not written here (the caller's [zfrom, zto), which the caller
+		 * makes durable in this transaction) is zeroed now */
+		uint64_t zrun = 0; /* whole blocks to zero, from block zstart */
+		uint8_t *zstart = NULL;
 		for (i = 0; i < (uint64_t)got; i++) {
 			uint64_t fb = (lblk + i) << PM_BLOCK_SHIFT;
 			uint8_t *p = pm_blk_ptr(fs, start + i);
 			uint64_t a = zfrom > fb ? zfrom - fb : 0;
 			uint64_t b = zto < fb + PM_BLOCK_SIZE ? (zto > fb ? zto - fb : 0) : PM_BLOCK_SIZE;
 
-			if (a >= b) {
-				pm_media_zero(fs->m, p, PM_BLOCK_SIZE);
-			} else {
-				pm_media_zero(fs->m, p, a);
-				pm_media_zero(fs->m, p + b, PM_BLOCK_SIZE - b);
+			if (a >= b) { /* contiguous: zeroed in one run */
+				if (!zrun)
+					zstart = p;
+				zrun++;
+				continue;
 			}
-			/* new blocks are durable before a pointer names them */
-			pm_tx_fresh(fs, p, PM_BLOCK_SIZE);
+			zero_fresh(fs, p, a);
+			zero_fresh(fs, p + b, PM_BLOCK_SIZE - b);
 		}
+		zero_fresh(fs, zstart, zrun << PM_BLOCK_SHIFT);
 		pm_tx_touch(fs, slot, sizeof(*slot) * (size_t)got);
 		for (i = 0; i < (uint64_t)got; i++)
 			slot[i] = start + i;
@@ -283,8 +297,11 @@ int pm_data_write(struct pm_fs *fs, struct pm_ino *pi, uint64_t off, const void 
 			if (n > end - pos)
 				n = end - pos;
 			uint8_t *dst = (uint8_t *)pm_blk_ptr(fs, pblk) + boff;
-			pm_media_copy(fs->m, dst, src + done, n);
-			if (tx)
+			/* large copies bypass the caches where that makes them
+			 * durable at the next drain: the commit's, or fsync's */
+			if (pm_media_copy_nt(fs->m, dst, src + done, n))
+				pi->needs_drain |= !tx;
+			else if (tx)
 				pm_tx_fresh(fs, dst, n);
 			else
 				pm_sync_dirty(fs, pi, dst, n);

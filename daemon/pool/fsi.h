@@ -22,6 +22,7 @@ struct pm_ino {
 	uint64_t refs;           /* kernel lookups + engine references (icache_lock) */
 	uint64_t size;           /* current size; the dinode holds the durable one */
 	bool size_dirty;         /* size differs from the dinode's */
+	bool needs_drain;        /* non-temporal stores since the last sync */
 	GArray *dirty;           /* struct pm_range of pool bytes not yet flushed */
 	struct pm_dir *dir;      /* directory index, built on first use */
 	uint64_t goal;           /* next physical block wanted (contiguity) */

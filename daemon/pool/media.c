@@ -254,6 +254,37 @@ void pm_media_copy(struct pm_media *m, void *dst, const void *src, size_t len)
 		m->memcpy_fn(dst, src, len, PMEM2_F_MEM_NOFLUSH);
 }
 
+/* nt_ok -- may a store of len bytes bypass the caches? Emulation models
+ * only flushed cache lines; page granularity must msync whatever the
+ * stores were */
+static bool nt_ok(const struct pm_media *m, size_t len)
+{
+	return !m->emulate && m->gran != PMEM2_GRANULARITY_PAGE && len >= PM_MEDIA_NT_MIN;
+}
+
+bool pm_media_copy_nt(struct pm_media *m, void *dst, const void *src, size_t len)
+{
+	if (!nt_ok(m, len)) {
+		pm_media_copy(m, dst, src, len);
+		return false;
+	}
+	/* libpmem2 flushes the partial cache lines at either end itself */
+	m->memcpy_fn(dst, src, len, PMEM2_F_MEM_NONTEMPORAL | PMEM2_F_MEM_NODRAIN);
+	__atomic_add_fetch(&m->flushed, len, __ATOMIC_RELAXED);
+	return true;
+}
+
+bool pm_media_zero_nt(struct pm_media *m, void *dst, size_t len)
+{
+	if (!nt_ok(m, len)) {
+		pm_media_zero(m, dst, len);
+		return false;
+	}
+	m->memset_fn(dst, 0, len, PMEM2_F_MEM_NONTEMPORAL | PMEM2_F_MEM_NODRAIN);
+	__atomic_add_fetch(&m->flushed, len, __ATOMIC_RELAXED);
+	return true;
+}
+
 void pm_media_zero(struct pm_media *m, void *dst, size_t len)
 {
 	if (m->emulate)

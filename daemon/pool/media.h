@@ -49,6 +49,16 @@ void pm_media_drain(struct pm_media *m);
 void pm_media_persist(struct pm_media *m, const void *addr, size_t len);
 /* copy -- copy into the pool without flushing (flushed later, by fsync) */
 void pm_media_copy(struct pm_media *m, void *dst, const void *src, size_t len);
+/* copy_nt -- copy into the pool with stores that bypass the CPU caches
+ * where the media needs no page-sized flush (cache-line or byte
+ * granularity) and len is at least PM_MEDIA_NT_MIN: the bytes are then
+ * durable after the next drain, with no flush; returns true. Otherwise it
+ * is pm_media_copy and returns false. */
+#define PM_MEDIA_NT_MIN (32u * 1024)
+bool pm_media_copy_nt(struct pm_media *m, void *dst, const void *src, size_t len);
+/* zero_nt -- pm_media_zero with non-temporal stores, under the same rule
+ * as pm_media_copy_nt; returns true when the range needs only a drain */
+bool pm_media_zero_nt(struct pm_media *m, void *dst, size_t len);
 /* zero -- clear a range of the pool without flushing */
 void pm_media_zero(struct pm_media *m, void *dst, size_t len);
 

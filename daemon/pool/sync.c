@@ -63,7 +63,10 @@ void pm_sync_inode(struct pm_fs *fs, struct pm_ino *pi)
 		pm_media_drain(fs->m); /* the data and tree nodes are durable */
 		__atomic_sub_fetch(&fs->ctr.dirty_bytes, pi->dirty_len, __ATOMIC_RELAXED);
 		pi->dirty_len = 0;
+	} else if (pi->needs_drain) {
+		pm_media_drain(fs->m);
 	}
+	pi->needs_drain = false;
 	if (pi->size_dirty) {
 		pm_tx_touch(fs, &di->size, sizeof(di->size));
 		/* published only now, so a crash never shows bytes that were

@@ -20,7 +20,7 @@
 #include "unit.h"
 
 #define POOL_SIZE (16 * UNIT_MiB)
-#define FUZZ_ROUNDS 300
+#define FUZZ_ROUNDS 150
 
 /* ---- running the checker ------------------------------------------------ */
 

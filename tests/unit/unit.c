@@ -25,7 +25,7 @@ static void run_isolated(gconstpointer data)
 		t->fn();
 		return;
 	}
-	g_test_trap_subprocess(NULL, 100 * G_USEC_PER_SEC, G_TEST_SUBPROCESS_INHERIT_STDERR);
+	g_test_trap_subprocess(NULL, 250 * G_USEC_PER_SEC, G_TEST_SUBPROCESS_INHERIT_STDERR);
 	g_test_trap_assert_passed();
 }
 
