@@ -315,11 +315,6 @@ static void pm_op_write(fuse_req_t req, fuse_ino_t ino, const char *buf, size_t 
 	__atomic_add_fetch(&mnt->writes_done, 1, __ATOMIC_SEQ_CST);
 }
 
-static void pm_op_flush(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
-{
-	fuse_reply_err(req, 0);
-}
-
 static void pm_op_release(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 {
 	reply_status(req, pm_fs_release_file(FS(req), ino));
@@ -522,7 +517,9 @@ const struct fuse_lowlevel_ops pm_ops = {
 	.create = pm_op_create,
 	.read = pm_op_read,
 	.write = pm_op_write,
-	.flush = pm_op_flush,
+	/* no flush: its ENOSYS tells the kernel to stop sending FLUSH on
+	 * every close (there is nothing to do: no POSIX locks here, and the
+	 * writeback cache reports write errors at close by itself) */
 	.release = pm_op_release,
 	.fsync = pm_op_fsync,
 	.opendir = pm_op_opendir,
