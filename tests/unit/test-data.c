@@ -5,6 +5,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "media.h"
 #include "unit.h"
 
 #define BS ((uint64_t)PM_BLOCK_SIZE)
@@ -139,6 +140,54 @@ static void test_unsynced_data_survives_close(void)
 	unit_assert_zero(p->fs, ino, 300 * 1024, 3 * UNIT_MiB - 300 * 1024);
 	unit_assert_pattern(p->fs, ino, 3 * UNIT_MiB, 1000, 6);
 	unit_pool_free(p);
+}
+
+/* large writes on cache-line granularity go with non-temporal stores: no
+ * flush of the data at fsync, one drain, and the bytes are there after a
+ * reopen; page granularity flushes them */
+static void nt_writes(const char *gran, bool expect_nt)
+{
+	struct unit_pool *p;
+	struct pm_attr a;
+	uint64_t f0, d0, b0, f1, d1, b1;
+
+	g_setenv("PMEM2_FORCE_GRANULARITY", gran, TRUE);
+	p = unit_pool_new(64 * UNIT_MiB, 0);
+	g_assert_cmpstr(pm_media_granularity(p->fs->m), ==,
+			strcmp(gran, "page") == 0 ? "PAGE" : "CACHE_LINE");
+	g_assert_cmpint(pm_fs_mknod(p->fs, PM_ROOT_INO, "f", S_IFREG | 0644, 0, &unit_cred, &a), ==, 0);
+	unit_write_pattern(p->fs, a.ino, 0, UNIT_MiB, 1); /* allocating */
+	g_assert_cmpint(pm_fs_fsync(p->fs, a.ino), ==, 0);
+	pm_media_counts(p->fs->m, &f0, &d0, &b0);
+	unit_write_pattern(p->fs, a.ino, 0, UNIT_MiB, 2); /* overwriting */
+	struct pm_ino *pi = p->fs->icache[a.ino];
+	g_assert_nonnull(pi);
+	/* the dirty ranges: the data (unless non-temporal) and the times */
+	if (expect_nt) { /* no data to flush, a drain owed */
+		g_assert_cmpuint(pi->dirty_len, <, PM_MEDIA_NT_MIN * 2); /* short runs do flush */
+		g_assert_true(pi->needs_drain);
+	} else {
+		g_assert_cmpuint(pi->dirty_len, >=, UNIT_MiB);
+	}
+	g_assert_cmpint(pm_fs_fsync(p->fs, a.ino), ==, 0);
+	g_assert_false(pi->needs_drain);
+	pm_media_counts(p->fs->m, &f1, &d1, &b1);
+	g_assert_cmpuint(f1 - f0, >=, expect_nt ? 0 : 1);
+	g_assert_cmpuint(d1 - d0, >=, 1);
+	g_assert_cmpuint(b1 - b0, >=, UNIT_MiB);
+	unit_pool_reopen(p);
+	unit_assert_pattern(p->fs, a.ino, 0, UNIT_MiB, 2);
+	unit_pool_free(p);
+}
+
+static void test_nt_writes_cache_line(void)
+{
+	nt_writes("cache_line", true);
+}
+
+static void test_nt_writes_page(void)
+{
+	nt_writes("page", false);
 }
 
 static void test_tree_heights(void)
@@ -754,6 +803,8 @@ int main(int argc, char **argv)
 	unit_add("/data/rw-offsets", test_rw_offsets);
 	unit_add("/data/zero-length-write", test_zero_length_write);
 	unit_add("/data/unsynced-data-survives-close", test_unsynced_data_survives_close);
+	unit_add("/data/nt-writes-cache-line", test_nt_writes_cache_line);
+	unit_add("/data/nt-writes-page", test_nt_writes_page);
 	unit_add("/data/tree-heights", test_tree_heights);
 	unit_add("/data/sparse-holes", test_sparse_holes);
 	unit_add("/data/truncate", test_truncate);

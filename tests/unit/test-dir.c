@@ -628,6 +628,26 @@ static void test_damaged_entries(void)
 	damaged_entry(edit_namelen_slots);
 }
 
+/* the kernel never looks the root up and holds no counted reference to
+ * it: the engine pins it, so its name index is built once, not for every
+ * request in it */
+static void test_root_index_kept(void)
+{
+	struct unit_pool *p = unit_pool_new(64 * UNIT_MiB, 0);
+
+	unit_create(p->fs, PM_ROOT_INO, "a", S_IFREG | 0644);
+	g_assert_nonnull(p->fs->icache[PM_ROOT_INO]);
+	struct pm_dir *index = p->fs->icache[PM_ROOT_INO]->dir;
+	g_assert_nonnull(index);
+	unit_create(p->fs, PM_ROOT_INO, "b", S_IFREG | 0644);
+	g_assert_cmpuint(unit_lookup(p->fs, PM_ROOT_INO, "a"), !=, 0);
+	g_assert_true(p->fs->icache[PM_ROOT_INO]->dir == index);
+	unit_pool_reopen(p);
+	g_assert_nonnull(p->fs->icache[PM_ROOT_INO]);
+	g_assert_cmpuint(unit_lookup(p->fs, PM_ROOT_INO, "b"), !=, 0);
+	unit_pool_free(p);
+}
+
 int main(int argc, char **argv)
 {
 	unit_init(&argc, &argv);
@@ -638,5 +658,6 @@ int main(int argc, char **argv)
 	unit_add("/dir/readdir-while-changing", test_readdir_while_changing);
 	unit_add("/dir/readdir-errors", test_readdir_errors);
 	unit_add("/dir/damaged-entries", test_damaged_entries);
+	unit_add("/dir/root-index-kept", test_root_index_kept);
 	return g_test_run();
 }
