@@ -91,6 +91,8 @@ static void usage(const char *prog)
 	       "                           counted from the opening of the pool\n"
 	       "    -o allow_other         let other users in (needs user_allow_other in\n"
 	       "                           /etc/fuse.conf for non-root mounts)\n"
+	       "    -o max_threads=N       worker threads (default 10); libfuse's clone_fd\n"
+	       "                           and max_idle_threads are accepted and ignored\n"
 	       "    default_permissions is always on: the kernel checks permissions.\n"
 	       "\n",
 	       prog);
