@@ -149,17 +149,17 @@ int main(int argc, char *argv[])
 
 	fuse_set_log_func(log_line);
 	if (fuse_opt_parse(&args, &o, option_spec, opt_proc) != 0)
-		return 1;
-	if (o.show_help) {
-		usage(argv[0]);
-		return 0;
-	}
-	if (o.show_version) {
-		printf("pmfuse %s, libfuse %s\n", PMFUSE_VERSION, fuse_pkgversion());
-		return 0;
+		goto out_args;
+	if (o.show_help || o.show_version) {
+		if (o.show_help)
+			usage(argv[0]);
+		else
+			printf("pmfuse %s, libfuse %s\n", PMFUSE_VERSION, fuse_pkgversion());
+		ret = 0;
+		goto out_args;
 	}
 	if (fuse_parse_cmdline(&args, &cl) != 0)
-		return 1;
+		goto out_args;
 	if (!o.pool || !cl.mountpoint) {
 		fprintf(stderr, "Usage: %s [options] POOL MOUNTPOINT (see --help)\n", argv[0]);
 		goto out_args;
