@@ -29,6 +29,7 @@ struct pm_media {
 	bool emulate;            /* crash emulation: base is a private copy */
 	uint64_t events, crash_at;
 	uint64_t flushes, drains, flushed; /* statistics */
+	uint64_t os_flushes; /* flush calls made to libpmem2 (msyncs on page granularity) */
 };
 
 #define CACHE_LINE 64u
@@ -134,41 +135,65 @@ err_free:
 	return ret;
 }
 
-/* With page granularity a flush is an msync(2), whose cost is the system
- * call (and, on a disk-backed file, the file system's commit), hardly the
- * length. Flushes are durable only after a drain, so this thread's flushes
- * are gathered into one span and msynced once, at its next drain: a
- * transaction that touched four pages costs one call, not four. (Crash
- * emulation keeps every flush exact.) */
+/* With page granularity a flush is an msync(2), whose cost is mostly the
+ * system call (and, on a disk-backed file, the file system's commit).
+ * Flushes are durable only after a drain, so this thread's flushes are
+ * gathered into a few spans and msynced at its next drain: a transaction
+ * that touched four ranges costs one or two calls, not four. A span never
+ * grows past SPAN_MAX, so that on a disk-backed pool an msync does not
+ * write back unrelated dirty pages in between. (Crash emulation keeps
+ * every flush exact.) */
+#define SPANS 4
+#define SPAN_MAX (1u << 20)
+
+static void os_flush(struct pm_media *m, const void *addr, size_t len)
+{
+	__atomic_add_fetch(&m->os_flushes, 1, __ATOMIC_RELAXED);
+	m->flush(addr, len);
+}
+
+uint64_t pm_media_os_flushes(const struct pm_media *m)
+{
+	return __atomic_load_n(&m->os_flushes, __ATOMIC_RELAXED);
+}
+
 static __thread struct {
 	struct pm_media *m;
-	uintptr_t lo, hi;
-} span;
+	unsigned n;
+	struct { uintptr_t lo, hi; } s[SPANS];
+} spans;
 
 static void span_sync(void)
 {
-	if (span.m) {
-		span.m->flush((void *)span.lo, span.hi - span.lo);
-		span.m = NULL;
-	}
+	for (unsigned i = 0; i < spans.n; i++)
+		os_flush(spans.m, (void *)spans.s[i].lo, spans.s[i].hi - spans.s[i].lo);
+	spans.n = 0;
+	spans.m = NULL;
 }
 
 static void span_add(struct pm_media *m, const void *addr, size_t len)
 {
 	uintptr_t lo = (uintptr_t)addr, hi = lo + len;
 
-	if (span.m && span.m != m)
+	if (spans.m != m)
 		span_sync();
-	if (!span.m) {
-		span.m = m;
-		span.lo = lo;
-		span.hi = hi;
+	spans.m = m;
+	for (unsigned i = 0; i < spans.n; i++) {
+		uintptr_t nlo = lo < spans.s[i].lo ? lo : spans.s[i].lo;
+		uintptr_t nhi = hi > spans.s[i].hi ? hi : spans.s[i].hi;
+		if (nhi - nlo <= SPAN_MAX) {
+			spans.s[i].lo = nlo;
+			spans.s[i].hi = nhi;
+			return;
+		}
+	}
+	if (spans.n == SPANS || len > SPAN_MAX) {
+		os_flush(m, addr, len); /* far from the others, or large itself */
 		return;
 	}
-	if (lo < span.lo)
-		span.lo = lo;
-	if (hi > span.hi)
-		span.hi = hi;
+	spans.s[spans.n].lo = lo;
+	spans.s[spans.n].hi = hi;
+	spans.n++;
 }
 
 void pm_media_delete(struct pm_media **mp)
@@ -177,7 +202,7 @@ void pm_media_delete(struct pm_media **mp)
 
 	if (!m)
 		return;
-	if (span.m == m)
+	if (spans.m == m)
 		span_sync(); /* every flush is followed by a drain: defensive */
 	if (m->emulate)
 		munmap(m->base, m->size);
@@ -260,7 +285,7 @@ void pm_media_flush(struct pm_media *m, const void *addr, size_t len)
 	if (m->gran == PMEM2_GRANULARITY_PAGE)
 		span_add(m, addr, len);
 	else
-		m->flush(addr, len);
+		os_flush(m, addr, len);
 }
 
 void pm_media_drain(struct pm_media *m)

@@ -43,6 +43,10 @@ bool pm_media_map_sync(const struct pm_media *m);
 
 /* flush -- start write-back of a range; durable only after pm_media_drain */
 void pm_media_flush(struct pm_media *m, const void *addr, size_t len);
+/* os_flushes -- flush calls made to libpmem2 so far: with page
+ * granularity, msync(2) calls (a drain msyncs the flushed ranges of its
+ * thread, gathered into spans of up to 1 MiB) */
+uint64_t pm_media_os_flushes(const struct pm_media *m);
 /* drain -- wait until every flushed range is durable */
 void pm_media_drain(struct pm_media *m);
 /* persist -- flush + drain: the range is durable on return */

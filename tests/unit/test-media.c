@@ -175,10 +175,41 @@ static void test_rdonly_mapping(void)
 	pm_media_delete(&m);
 }
 
+/* with page granularity, flushes wait for the drain and ranges close
+ * together share one msync; far ranges get their own */
+static void test_page_flushes_gathered(void)
+{
+	g_autofree char *path = unit_pool_file(SIZE);
+	struct pm_media *m = NULL;
+	uint8_t *base;
+	uint64_t n0;
+
+	g_setenv("PMEM2_FORCE_GRANULARITY", "page", TRUE);
+	g_assert_cmpint(pm_media_open(path, 0, &m), ==, 0);
+	g_assert_cmpstr(pm_media_granularity(m), ==, "PAGE");
+	base = pm_media_base(m);
+	n0 = pm_media_os_flushes(m);
+	for (unsigned i = 0; i < 4; i++)
+		pm_media_flush(m, base + i * 8192, 64);
+	g_assert_cmpuint(pm_media_os_flushes(m), ==, n0); /* not before the drain */
+	pm_media_drain(m);
+	g_assert_cmpuint(pm_media_os_flushes(m), ==, n0 + 1);
+	pm_media_flush(m, base, 64);
+	pm_media_flush(m, base + 4 * UNIT_MiB, 64); /* beyond one span */
+	pm_media_drain(m);
+	g_assert_cmpuint(pm_media_os_flushes(m), ==, n0 + 3);
+	pm_media_persist(m, base + 100, 8);
+	g_assert_cmpuint(pm_media_os_flushes(m), ==, n0 + 4);
+	pm_media_drain(m); /* nothing pending: no call */
+	g_assert_cmpuint(pm_media_os_flushes(m), ==, n0 + 4);
+	pm_media_delete(&m);
+}
+
 int main(int argc, char **argv)
 {
 	unit_init(&argc, &argv);
 	unit_add("/media/open-map", test_open_map);
+	unit_add("/media/page-flushes-gathered", test_page_flushes_gathered);
 	unit_add("/media/persist-reaches-file", test_persist_reaches_file);
 	unit_add("/media/exclusive-lock", test_exclusive_lock);
 	unit_add("/media/shared-lock", test_shared_lock);
