@@ -2,6 +2,7 @@
  * and send exactly one reply on every path. No on-media structures here. */
 #include <dirent.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -91,6 +92,9 @@ static void pm_op_init(void *userdata, struct fuse_conn_info *conn)
 	 * mount's backing device (bdi.c raised it before this request) */
 	if (mnt->max_readahead)
 		conn->max_readahead = mnt->max_readahead;
+	/* a handle with direct I/O may still be mapped shared (ops.c,
+	 * pm_op_create): without it, such a mapping would fail */
+	mnt->excl_direct = mnt->writeback && fuse_set_feature_flag(conn, FUSE_CAP_DIRECT_IO_ALLOW_MMAP);
 	/* no getlk/setlk/flock handlers: the kernel's local locks serve */
 	fuse_unset_feature_flag(conn, FUSE_CAP_POSIX_LOCKS);
 	fuse_unset_feature_flag(conn, FUSE_CAP_FLOCK_LOCKS);
@@ -264,6 +268,16 @@ static void pm_op_create(fuse_req_t req, fuse_ino_t parent, const char *name, mo
 		return;
 	}
 	open_flags(req, a.ino, fi);
+	/* A file made with O_EXCL (tar, cp, mkstemp) is nearly always written
+	 * once through this handle and closed. Through the writeback cache
+	 * that costs the write, a GETXATTR of security.capability (a new
+	 * inode's first write) and a SETATTR of the kernel's mtime, each a
+	 * round trip at close or fsync; with direct I/O it is the write
+	 * alone. Other opens of the file keep the page cache. */
+	if ((fi->flags & O_EXCL) && MNT(req)->excl_direct && !fi->direct_io) {
+		fi->direct_io = 1;
+		fi->keep_cache = 1;
+	}
 	fill_entry(req, &a, &e);
 	if (fuse_reply_create(req, &e, fi))
 		pm_fs_forget(fs, a.ino, 1); /* interrupted: no reference */

@@ -2,6 +2,8 @@
 
 import errno
 import hashlib
+import json
+import mmap
 import os
 import struct
 
@@ -201,3 +203,35 @@ def test_fallocate_punch_hole(mount):
     assert read_file(p) == bytes(expect)
     mount.remount()
     assert read_file(p) == bytes(expect)
+
+
+def _bytes_written(m):
+    return json.loads(os.getxattr(m.dir, "user.pmfuse.stats"))["bytes_written"]
+
+
+def test_exclusive_create_is_written_through(mount):
+    """A file made with O_EXCL (tar, cp, mkstemp) gets direct I/O on that
+    handle: each write reaches the daemon before it returns (no writeback
+    round trips at close), and reads, a shared mapping, fsync and a second
+    handle all see the same bytes."""
+    p = mount.path("excl")
+    fd = os.open(p, os.O_CREAT | os.O_EXCL | os.O_RDWR, 0o644)
+    try:
+        before = _bytes_written(mount)
+        assert os.write(fd, b"a" * 5000) == 5000
+        assert _bytes_written(mount) - before == 5000  # already in the pool
+        os.pwrite(fd, b"b" * 3000, 8192)
+        assert os.pread(fd, 20000, 0) == b"a" * 5000 + b"\0" * 3192 + b"b" * 3000
+        with mmap.mmap(fd, 11192) as mm:  # shared, on the direct handle
+            assert mm[4998:5002] == b"aa\0\0"
+            mm[0:4] = b"MMAP"
+            mm.flush()
+        with open(p, "rb") as other:
+            assert other.read(6) == b"MMAPaa"
+        os.fsync(fd)
+        st = os.fstat(fd)
+        assert st.st_size == 11192
+    finally:
+        os.close(fd)
+    mount.remount()
+    assert read_file(p) == b"MMAP" + b"a" * 4996 + b"\0" * 3192 + b"b" * 3000
