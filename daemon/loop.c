@@ -114,7 +114,7 @@ static void set_mode(struct loop *l, bool parallel)
 {
 	pthread_mutex_lock(&l->lock);
 	if (l->parallel != parallel) {
-		l->parallel = parallel;
+		__atomic_store_n(&l->parallel, parallel, __ATOMIC_RELAXED);
 		fcntl(l->fd, F_SETFL, parallel ? l->fd_flags & ~O_NONBLOCK : l->fd_flags | O_NONBLOCK);
 		pthread_cond_broadcast(&l->cond);
 	}
