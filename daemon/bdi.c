@@ -14,9 +14,10 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include <glib.h>
-
 #include "bdi.h"
+
+#define STR_(x) #x
+#define STR(x) STR_(x)
 
 /* unescape -- mountinfo writes space, tab, newline, backslash as \ooo */
 static void unescape(char *s)
@@ -81,7 +82,7 @@ int pm_bdi_tune(const char *mountpoint)
 	static const struct { const char *knob, *value; } knobs[] = {
 		{ "max_ratio", "100" },
 		{ "strict_limit", "0" },
-		{ "read_ahead_kb", G_STRINGIFY(PM_BDI_READ_AHEAD_KB) },
+		{ "read_ahead_kb", STR(PM_BDI_READ_AHEAD_KB) },
 	};
 	char dev[64];
 	int ret = mount_dev(mountpoint, dev, sizeof(dev));

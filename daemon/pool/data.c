@@ -185,24 +185,28 @@ static int64_t map_range(struct pm_fs *fs, struct pm_ino *pi, uint64_t lblk, uin
 		/* new blocks are durable before a pointer names them: what is
 		 * not written here (the caller's [zfrom, zto), which the caller
 		 * makes durable in this transaction) is zeroed now */
-		uint64_t zrun = 0; /* whole blocks to zero, from block zstart */
-		uint8_t *zstart = NULL;
+		uint8_t *zstart = NULL; /* adjacent whole blocks, zeroed in one go */
+		uint64_t zlen = 0;
 		for (i = 0; i < (uint64_t)got; i++) {
 			uint64_t fb = (lblk + i) << PM_BLOCK_SHIFT;
 			uint8_t *p = pm_blk_ptr(fs, start + i);
 			uint64_t a = zfrom > fb ? zfrom - fb : 0;
 			uint64_t b = zto < fb + PM_BLOCK_SIZE ? (zto > fb ? zto - fb : 0) : PM_BLOCK_SIZE;
 
-			if (a >= b) { /* contiguous: zeroed in one run */
-				if (!zrun)
-					zstart = p;
-				zrun++;
+			if (a < b) {
+				zero_fresh(fs, p, a);
+				zero_fresh(fs, p + b, PM_BLOCK_SIZE - b);
 				continue;
 			}
-			zero_fresh(fs, p, a);
-			zero_fresh(fs, p + b, PM_BLOCK_SIZE - b);
+			if (zlen && zstart + zlen != p) { /* written blocks between */
+				zero_fresh(fs, zstart, zlen);
+				zlen = 0;
+			}
+			if (!zlen)
+				zstart = p;
+			zlen += PM_BLOCK_SIZE;
 		}
-		zero_fresh(fs, zstart, zrun << PM_BLOCK_SHIFT);
+		zero_fresh(fs, zstart, zlen);
 		pm_tx_touch(fs, slot, sizeof(*slot) * (size_t)got);
 		for (i = 0; i < (uint64_t)got; i++)
 			slot[i] = start + i;

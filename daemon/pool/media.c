@@ -314,49 +314,48 @@ void pm_media_persist(struct pm_media *m, const void *addr, size_t len)
 	m->persist(addr, len);
 }
 
-void pm_media_copy(struct pm_media *m, void *dst, const void *src, size_t len)
+/* store -- copy src into the pool, or zero the range when src is NULL.
+ * With nt_allowed, a store of at least PM_MEDIA_NT_MIN bytes on media that
+ * need no page-sized flush (cache-line or byte granularity) bypasses the
+ * CPU caches and is durable at the next drain (libpmem2 flushes the
+ * partial cache lines at either end itself): returns true. Otherwise
+ * nothing is flushed; returns false. Emulation models only flushed cache
+ * lines, so it never takes the non-temporal path. */
+static bool store(struct pm_media *m, void *dst, const void *src, size_t len, bool nt_allowed)
 {
-	if (m->emulate)
+	bool nt = nt_allowed && !m->emulate && m->gran != PMEM2_GRANULARITY_PAGE &&
+		  len >= PM_MEDIA_NT_MIN;
+	unsigned flags = nt ? PMEM2_F_MEM_NONTEMPORAL | PMEM2_F_MEM_NODRAIN : PMEM2_F_MEM_NOFLUSH;
+
+	if (m->emulate && src)
 		memcpy(dst, src, len);
+	else if (m->emulate)
+		memset(dst, 0, len);
+	else if (src)
+		m->memcpy_fn(dst, src, len, flags);
 	else
-		m->memcpy_fn(dst, src, len, PMEM2_F_MEM_NOFLUSH);
+		m->memset_fn(dst, 0, len, flags);
+	if (nt)
+		__atomic_add_fetch(&m->flushed, len, __ATOMIC_RELAXED);
+	return nt;
 }
 
-/* nt_ok -- may a store of len bytes bypass the caches? Emulation models
- * only flushed cache lines; page granularity must msync whatever the
- * stores were */
-static bool nt_ok(const struct pm_media *m, size_t len)
+void pm_media_copy(struct pm_media *m, void *dst, const void *src, size_t len)
 {
-	return !m->emulate && m->gran != PMEM2_GRANULARITY_PAGE && len >= PM_MEDIA_NT_MIN;
+	store(m, dst, src, len, false);
 }
 
 bool pm_media_copy_nt(struct pm_media *m, void *dst, const void *src, size_t len)
 {
-	if (!nt_ok(m, len)) {
-		pm_media_copy(m, dst, src, len);
-		return false;
-	}
-	/* libpmem2 flushes the partial cache lines at either end itself */
-	m->memcpy_fn(dst, src, len, PMEM2_F_MEM_NONTEMPORAL | PMEM2_F_MEM_NODRAIN);
-	__atomic_add_fetch(&m->flushed, len, __ATOMIC_RELAXED);
-	return true;
+	return store(m, dst, src, len, true);
 }
 
 bool pm_media_zero_nt(struct pm_media *m, void *dst, size_t len)
 {
-	if (!nt_ok(m, len)) {
-		pm_media_zero(m, dst, len);
-		return false;
-	}
-	m->memset_fn(dst, 0, len, PMEM2_F_MEM_NONTEMPORAL | PMEM2_F_MEM_NODRAIN);
-	__atomic_add_fetch(&m->flushed, len, __ATOMIC_RELAXED);
-	return true;
+	return store(m, dst, NULL, len, true);
 }
 
 void pm_media_zero(struct pm_media *m, void *dst, size_t len)
 {
-	if (m->emulate)
-		memset(dst, 0, len);
-	else
-		m->memset_fn(dst, 0, len, PMEM2_F_MEM_NOFLUSH);
+	store(m, dst, NULL, len, false);
 }
