@@ -86,13 +86,14 @@ def test_requests_served_in_every_mode(pool, opts, nthreads):
         _workout(m, nthreads)
 
 
+class _SingleThreaded(Mount):
+    def command(self):
+        cmd = super().command()
+        return cmd[:1] + ["-s"] + cmd[1:]
+
+
 def test_single_threaded_loop(pool):
-    with Mount(pool) as m:
-        m.stop()
-    m = Mount(pool, start=False)
-    m.command = lambda: [*Mount.command(m)[:2], "-s", *Mount.command(m)[2:]]
-    with m:
-        m.start()
+    with _SingleThreaded(pool) as m:
         _workout(m, 3, files=10)
 
 
