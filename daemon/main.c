@@ -227,9 +227,11 @@ int main(int argc, char *argv[])
 			"this mount stay (%s): large writes may be throttled\n", strerror(-bret));
 	free(abs_mnt);
 	pm_format_size(info.pool_size, hs, sizeof(hs));
-	fprintf(stderr, "pmfuse: mounted %s on %s: %s, %lu inodes, granularity %s%s%s\n", o.pool,
+	fprintf(stderr, "pmfuse: mounted %s on %s: %s, %lu inodes, granularity %s%s%s%s\n", o.pool,
 		cl.mountpoint, hs, (unsigned long)info.inode_count, info.granularity,
-		info.map_sync ? ", MAP_SYNC" : "", o.crash_emulation ? ", CRASH EMULATION" : "");
+		info.map_sync ? ", MAP_SYNC" : "",
+		info.in_ram ? " (pool in RAM: msync, a no-op there, is skipped)" : "",
+		o.crash_emulation ? ", CRASH EMULATION" : "");
 	if (!info.was_clean)
 		fprintf(stderr, "pmfuse: %s was not unmounted cleanly: %u transactions rolled back, "
 			"%u orphan inodes freed\n", o.pool, info.rolled_back, info.orphans);

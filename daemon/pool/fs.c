@@ -210,6 +210,7 @@ void pm_fs_info(struct pm_fs *fs, struct pm_info *info)
 	info->inode_count = fs->sb.inode_count;
 	info->granularity = pm_media_granularity(fs->m);
 	info->map_sync = pm_media_map_sync(fs->m);
+	info->in_ram = pm_media_in_ram(fs->m);
 	info->was_clean = p->was_clean;
 	info->orphans = p->orphans;
 	info->rolled_back = p->rolled_back;

@@ -79,6 +79,7 @@ struct pm_info {
 	uint64_t inode_count;
 	const char *granularity; /* "PAGE", "CACHE_LINE", "BYTE" */
 	bool map_sync;
+	bool in_ram;             /* page granularity on tmpfs/ramfs: no msync */
 	bool was_clean;          /* the pool had been unmounted cleanly */
 	char uuid[37];
 	uint32_t orphans;        /* nameless inodes freed at open */

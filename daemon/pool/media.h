@@ -40,12 +40,16 @@ size_t pm_media_size(const struct pm_media *m);
 /* "BYTE", "CACHE_LINE" or "PAGE": what libpmem2 reported for this mapping */
 const char *pm_media_granularity(const struct pm_media *m);
 bool pm_media_map_sync(const struct pm_media *m);
+/* in_ram -- page granularity on a tmpfs or ramfs file: msync(2) is a no-op
+ * in the kernel there, so flushes make no system call (durability is that
+ * of RAM either way: a crashed daemon loses nothing, power loss all) */
+bool pm_media_in_ram(const struct pm_media *m);
 
 /* flush -- start write-back of a range; durable only after pm_media_drain */
 void pm_media_flush(struct pm_media *m, const void *addr, size_t len);
-/* os_flushes -- flush calls made to libpmem2 so far: with page
- * granularity, msync(2) calls (a drain msyncs the flushed ranges of its
- * thread, gathered into spans of up to 1 MiB) */
+/* os_flushes -- flushes handed to the OS so far: with page granularity,
+ * msync(2) calls (a drain msyncs the flushed ranges of its thread,
+ * gathered into spans of up to 1 MiB), elided when pm_media_in_ram */
 uint64_t pm_media_os_flushes(const struct pm_media *m);
 /* drain -- wait until every flushed range is durable */
 void pm_media_drain(struct pm_media *m);

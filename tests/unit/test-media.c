@@ -2,6 +2,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <sys/stat.h>
+#include <sys/vfs.h>
 #include <unistd.h>
 
 #include "media.h"
@@ -205,11 +206,65 @@ static void test_page_flushes_gathered(void)
 	pm_media_delete(&m);
 }
 
+/* a pool file in DIR, nameless; returns its /proc/self/fd path */
+static char *pool_file_in(const char *dir, uint64_t size)
+{
+	g_autofree char *tmpl = g_build_filename(dir, "pmfuse-unit-XXXXXX", NULL);
+	int fd = g_mkstemp(tmpl);
+
+	g_assert_cmpint(fd, >=, 0);
+	unlink(tmpl);
+	g_assert_cmpint(posix_fallocate(fd, 0, (off_t)size), ==, 0);
+	return g_strdup_printf("/proc/self/fd/%d", fd);
+}
+
+static bool dir_in_ram(const char *dir)
+{
+	struct statfs sfs;
+
+	g_assert_cmpint(statfs(dir, &sfs), ==, 0);
+	return (unsigned long)sfs.f_type == 0x01021994 || (unsigned long)sfs.f_type == 0x858458f6;
+}
+
+/* page granularity on tmpfs: msync is a no-op in the kernel, so none is
+ * made (the flushes are still gathered and counted); on a disk file it is
+ * made; cache-line flushes are never elided */
+static void test_msync_skipped_in_ram(void)
+{
+	g_autofree char *cwd = g_get_current_dir();
+	g_autofree char *shm = pool_file_in("/dev/shm", SIZE);
+	g_autofree char *here = pool_file_in(cwd, SIZE);
+	struct pm_media *m = NULL;
+	uint8_t *base;
+
+	g_setenv("PMEM2_FORCE_GRANULARITY", "page", TRUE);
+	g_assert_cmpint(pm_media_open(shm, 0, &m), ==, 0);
+	g_assert_true(pm_media_in_ram(m));
+	base = pm_media_base(m);
+	base[100] = 0x5a;
+	pm_media_persist(m, base + 100, 1);
+	g_assert_cmpuint(pm_media_os_flushes(m), ==, 1);
+	pm_media_delete(&m);
+
+	g_assert_cmpint(pm_media_open(here, 0, &m), ==, 0);
+	g_test_message("%s is %s", cwd, dir_in_ram(cwd) ? "in RAM" : "not in RAM");
+	g_assert_cmpint(pm_media_in_ram(m), ==, dir_in_ram(cwd));
+	pm_media_delete(&m);
+
+	g_setenv("PMEM2_FORCE_GRANULARITY", "cache_line", TRUE);
+	g_assert_cmpint(pm_media_open(shm, 0, &m), ==, 0);
+	g_assert_cmpstr(pm_media_granularity(m), ==, "CACHE_LINE");
+	g_assert_false(pm_media_in_ram(m));
+	pm_media_delete(&m);
+	g_unsetenv("PMEM2_FORCE_GRANULARITY");
+}
+
 int main(int argc, char **argv)
 {
 	unit_init(&argc, &argv);
 	unit_add("/media/open-map", test_open_map);
 	unit_add("/media/page-flushes-gathered", test_page_flushes_gathered);
+	unit_add("/media/msync-skipped-in-ram", test_msync_skipped_in_ram);
 	unit_add("/media/persist-reaches-file", test_persist_reaches_file);
 	unit_add("/media/exclusive-lock", test_exclusive_lock);
 	unit_add("/media/shared-lock", test_shared_lock);
