@@ -130,6 +130,14 @@ def write_chart(results, out):
         for w, v in r.items():
             fp.write(w + ' ' + ' '.join('NaN' if v[k] is None else f'{v[k]:.4f}'
                                         for _, k in RATIOS) + '\n')
+    # gnuplot refuses a series with no points (e.g. pmfuse/null when only
+    # workloads that null cannot serve ran)
+    cols = [i + 2 for i, (_, k) in enumerate(RATIOS)
+            if any(v[k] is not None for v in r.values())]
+    if not cols:
+        return False
+    plots = ', '.join((f"'{dat}' using {c}:xtic(1)" if i == 0 else f"'' using {c}")
+                      + ' title columnheader' for i, c in enumerate(cols))
     script = f'''
 set terminal pngcairo size 1000,500 noenhanced
 set output '{os.path.join(out, "ratios.png")}'
@@ -141,8 +149,7 @@ set logscale y 2
 set grid ytics
 set key top left
 set ylabel 'ratio (log scale)'
-plot '{dat}' using 2:xtic(1) title columnheader, '' using 3 title columnheader, \\
-     '' using 4 title columnheader, 1 notitle lc rgb 'black' dt 2
+plot {plots}, 1 notitle lc rgb 'black' dt 2
 '''
     res = subprocess.run(['gnuplot'], input=script, text=True, capture_output=True, check=False)
     if res.returncode:
