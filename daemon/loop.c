@@ -11,9 +11,14 @@
  *   wake-up, and it serves cheap requests itself, in turn. A costly request
  *   (a large read or write, a truncation, fallocate) is served after the
  *   device passes to a parked thread. An idle mount burns nothing.
- * - Several clients at once ("parallel" mode): every thread sleeps in a
- *   blocking read(2), as in libfuse's own loop, and requests are served in
- *   parallel; polling would only take CPU time from the clients.
+ * - Several clients at once ("parallel" mode): as many threads as there
+ *   are CPUs (two at least) sleep in a blocking read(2) and serve requests in parallel;
+ *   polling would only take CPU time from the clients. The other threads
+ *   stay parked: with all of them reading (libfuse's way) the kernel wakes
+ *   the longest-asleep, so requests wander over cold threads (two readers
+ *   on two CPUs: 4-16 % more IOPS for two fio jobs than ten). A reader
+ *   about to serve a costly request first unparks a thread to read in its
+ *   place.
  * The mode follows how many processes sent requests in the last 2 ms. */
 #include <errno.h>
 #include <fcntl.h>
@@ -41,6 +46,7 @@ struct loop {
 	bool parallel; /* the mode; the device blocks in parallel mode */
 	bool waiter;   /* turn mode: a thread holds the device */
 	int idle;      /* threads parked, waiting to hold the device */
+	int readers, max_readers; /* parallel mode: threads reading, at most */
 	int error;     /* first read error, as a negative errno */
 	pthread_mutex_t client_lock;
 	struct { uint32_t pid; uint64_t seen; } client[CLIENT_SLOTS];
@@ -201,29 +207,68 @@ static int take_turn(struct loop *l, struct fuse_buf *buf)
 	return r;
 }
 
+/* serve_parallel -- parallel mode: while there are fewer than max_readers
+ * readers, read one request and serve it; else stay parked until the mode
+ * changes or a reader leaves for a costly request */
+static void serve_parallel(struct loop *l, struct fuse_buf *buf)
+{
+	int r;
+
+	pthread_mutex_lock(&l->lock);
+	while (l->readers >= l->max_readers && l->parallel && !fuse_session_exited(l->se)) {
+		l->idle++;
+		pthread_cond_wait(&l->cond, &l->lock);
+		l->idle--;
+	}
+	if (!l->parallel || fuse_session_exited(l->se)) {
+		pthread_mutex_unlock(&l->lock);
+		return;
+	}
+	l->readers++;
+	pthread_mutex_unlock(&l->lock);
+
+	r = receive(l, buf);
+	if (r > 0 && note_client(l, buf) <= 1)
+		set_mode(l, false);
+	bool handed_over = r > 0 && costly(buf);
+	pthread_mutex_lock(&l->lock);
+	l->readers--;
+	if (handed_over && l->idle)
+		pthread_cond_signal(&l->cond);
+	pthread_mutex_unlock(&l->lock);
+	if (r > 0)
+		fuse_session_process_buf(l->se, buf);
+}
+
 static void *worker(void *arg)
 {
 	struct loop *l = arg;
 	struct fuse_buf buf = { 0 };
 
 	while (!fuse_session_exited(l->se)) {
-		int r;
-
 		if (__atomic_load_n(&l->parallel, __ATOMIC_RELAXED)) {
-			r = receive(l, &buf);
-			if (r > 0 && note_client(l, &buf) <= 1)
-				set_mode(l, false);
+			serve_parallel(l, &buf);
 		} else {
-			r = take_turn(l, &buf);
+			int r = take_turn(l, &buf);
+			if (r > 0)
+				fuse_session_process_buf(l->se, &buf);
 		}
-		if (r > 0)
-			fuse_session_process_buf(l->se, &buf);
 	}
 	pthread_mutex_lock(&l->lock);
 	pthread_cond_broadcast(&l->cond); /* the session ended: all leave */
 	pthread_mutex_unlock(&l->lock);
 	free(buf.mem);
 	return NULL;
+}
+
+/* online_cpus -- CPUs this process may run on (at least 1) */
+static int online_cpus(void)
+{
+	cpu_set_t set;
+
+	if (sched_getaffinity(0, sizeof(set), &set) < 0 || CPU_COUNT(&set) < 1)
+		return 1;
+	return CPU_COUNT(&set);
 }
 
 int pm_loop_run(struct fuse_session *se, unsigned threads, unsigned spin_us)
@@ -234,6 +279,9 @@ int pm_loop_run(struct fuse_session *se, unsigned threads, unsigned spin_us)
 
 	if (threads == 0)
 		threads = 1;
+	/* two at least: one may be stuck in a slow request (an msync on a
+	 * disk-backed pool) that was not foreseen as costly */
+	l.max_readers = online_cpus() < 2 ? 2 : online_cpus();
 	l.fd_flags = fcntl(l.fd, F_GETFL);
 	if (l.fd_flags < 0 || fcntl(l.fd, F_SETFL, l.fd_flags | O_NONBLOCK) < 0)
 		return -errno;

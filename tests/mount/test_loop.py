@@ -4,7 +4,9 @@ a stop signal ends the daemon in every mode, and the limits are set or kept
 as asked."""
 
 import os
+import platform
 import threading
+import time
 
 import pytest
 
@@ -125,6 +127,79 @@ def test_stop_while_clients_run_in_parallel(pool, how):
         m.stop(how)  # exit status 0, unmounted, within the stop timeout
         m.start()
         assert read_file(m.path("kept")) == b"kept data"
+
+
+_READ_SYSCALL = {"x86_64": 0, "aarch64": 63}
+
+
+def _fuse_fd(pid):
+    for fd in os.listdir(f"/proc/{pid}/fd"):
+        if os.readlink(f"/proc/{pid}/fd/{fd}") == "/dev/fuse":
+            return int(fd)
+    raise AssertionError("the daemon holds no /dev/fuse descriptor")
+
+
+def _threads_reading(pid, fd):
+    """_threads_reading -- threads of pid inside read(2) on fd right now."""
+    n = 0
+    for tid in os.listdir(f"/proc/{pid}/task"):
+        try:
+            with open(f"/proc/{pid}/task/{tid}/syscall") as f:
+                fields = f.read().split()
+        except OSError:
+            continue  # the thread just ended
+        if len(fields) > 1 and fields[0] == str(_READ_SYSCALL[platform.machine()]) \
+                and int(fields[1], 16) == fd:
+            n += 1
+    return n
+
+
+def _blocking(pid, fd):
+    with open(f"/proc/{pid}/fdinfo/{fd}") as f:
+        flags = int(next(l for l in f if l.startswith("flags:")).split()[1], 8)
+    return not flags & os.O_NONBLOCK
+
+
+def test_parallel_mode_reads_with_one_thread_per_cpu(pool):
+    """With several clients at once every request is read by one of at most
+    as many threads as there are CPUs, two at least (the rest of the ten
+    stay parked),
+    and the device blocks; with one client again, it is polled."""
+    with Mount(pool, "max_threads=10") as m:
+        pid, fd = m.pid, _fuse_fd(m.pid)
+        readers = max(2, len(os.sched_getaffinity(pid)))
+        stop = threading.Event()
+
+        def client(k):
+            p = m.path(f"c{k}")
+            write_file(p, b"c" * 100)
+            while not stop.is_set():
+                os.listxattr(p)  # a round trip every time (stat is cached)
+
+        threads = [threading.Thread(target=client, args=(k,)) for k in range(4)]
+        for t in threads:
+            t.start()
+        most, parallel_seen = 0, 0
+        try:
+            end = time.monotonic() + 1.5
+            while time.monotonic() < end:
+                if _blocking(pid, fd):
+                    parallel_seen += 1
+                most = max(most, _threads_reading(pid, fd))
+                time.sleep(0.002)
+        finally:
+            stop.set()
+            for t in threads:
+                t.join()
+        assert parallel_seen > 0, "four clients never put the loop in parallel mode"
+        assert 1 <= most <= readers, f"{most} threads read /dev/fuse at once, {readers} allowed"
+        # one client: back to polling a non-blocking device within a few ms
+        for _ in range(200):
+            os.listxattr(m.path("c0"))
+            if not _blocking(pid, fd):
+                break
+            time.sleep(0.005)
+        assert not _blocking(pid, fd)
 
 
 @pytest.mark.parametrize("opt", ["spin=-1", "spin=abc", "spin="])
