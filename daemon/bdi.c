@@ -9,10 +9,12 @@
  * one full request (1 MiB). Where the files are not writable (a mount by an
  * ordinary user) the kernel's defaults stay, with a note. */
 #include <errno.h>
+#include <fcntl.h>
 #include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "bdi.h"
 
@@ -63,17 +65,18 @@ static int mount_dev(const char *path, char *dev, size_t len)
 static int write_knob(const char *dev, const char *knob, const char *value)
 {
 	char path[128];
-	FILE *f;
-	int ret = 0;
+	int fd, ret = 0;
+	size_t len = strlen(value);
 
 	snprintf(path, sizeof(path), "/sys/class/bdi/%s/%s", dev, knob);
-	f = fopen(path, "we");
-	if (!f)
+	/* no O_CREAT (as fopen "w" has): sysfs answers a missing knob with
+	 * EACCES then, not ENOENT (seen on Linux 6.1, which lacks strict_limit) */
+	fd = open(path, O_WRONLY | O_CLOEXEC);
+	if (fd < 0)
 		return -errno;
-	if (fputs(value, f) < 0)
-		ret = -errno;
-	if (fclose(f) != 0 && !ret)
-		ret = -errno;
+	if (write(fd, value, len) != (ssize_t)len)
+		ret = errno ? -errno : -EIO;
+	close(fd);
 	return ret;
 }
 
