@@ -80,6 +80,11 @@ crash() {
 	grep -q 'not unmounted cleanly' /tmp/pmfuse.log || { echo "no unclean-shutdown note"; return 1; }
 	dax-check verify /mnt/fs
 }
+# limits_lifted: pmfuse set its mount's dirty-page share to 100 % (daemon/bdi.c)
+limits_lifted() {
+	dev=$(awk '$5 == "/mnt/fs" { print $3 }' /proc/self/mountinfo | tail -n1)
+	[ "$(cat "/sys/class/bdi/$dev/max_ratio")" = 100 ] && ! grep -q 'limits for this mount stay' /tmp/pmfuse.log
+}
 granularity() {
 	sed -n 's/.*granularity \([A-Z_]*\).*/\1/p' /tmp/pmfuse.log | head -n1
 }
@@ -95,6 +100,7 @@ fsdax | byte)
 	mkfs.pmfuse -q --size 192M /mnt/pm/pool || die "mkfs.pmfuse"
 	start /mnt/pm/pool || die "pmfuse did not mount"
 	g=$(granularity) s=$(map_sync)
+	step "the kernel's per-mount limits lifted" limits_lifted
 	check /mnt/fs
 	step "crash: kill -9, remount, fsynced data intact" crash /mnt/pm/pool
 	# the data set for the reboot check, then a clean unmount
