@@ -47,6 +47,7 @@ static void *flusher_main(void *arg)
 		if (!stopping)
 			pm_fs_periodic_open(pool, writeback, NULL);
 		pm_fs_flush_periodic(pool);
+		pm_fs_media_check(pool, 0); /* a media error here turns the mount read-only too */
 		pthread_mutex_lock(&lock);
 	}
 	pthread_mutex_unlock(&lock);

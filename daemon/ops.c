@@ -74,6 +74,24 @@ static struct pm_cred cred_of(fuse_req_t req)
 	return (struct pm_cred){ .uid = ctx->uid, .gid = ctx->gid };
 }
 
+/* checked -- ret, or -EIO when the engine call that gave it took a media
+ * error (the pool file truncated under us, poison on DAX: fs.h); the file
+ * system is read-only from then on. The first such error is logged. */
+static int checked(struct pm_fs *fs, int ret)
+{
+	static bool logged;
+	uint64_t faults, off;
+
+	ret = pm_fs_media_check(fs, ret);
+	if (ret == -EIO && pm_fs_media_error(fs, &faults, &off) &&
+	    !__atomic_exchange_n(&logged, true, __ATOMIC_RELAXED))
+		fuse_log(FUSE_LOG_ERR, "media error in the pool (near offset %llu): that request fails with "
+			 "EIO and the file system is read-only from now on; healthy data can still be read. "
+			 "Unmount and run fsck.pmfuse\n", (unsigned long long)off);
+	return ret;
+}
+#define CHECKED(req, call) checked(FS(req), (call))
+
 static void pm_op_init(void *userdata, struct fuse_conn_info *conn)
 {
 	struct pm_mount *mnt = userdata;
@@ -103,7 +121,7 @@ static void pm_op_init(void *userdata, struct fuse_conn_info *conn)
 static void pm_op_lookup(fuse_req_t req, fuse_ino_t parent, const char *name)
 {
 	struct pm_attr a;
-	int ret = pm_fs_lookup(FS(req), parent, name, &a);
+	int ret = CHECKED(req, pm_fs_lookup(FS(req), parent, name, &a));
 
 	if (ret == -ENOENT) { /* cache the negative answer: we are the only writer */
 		struct fuse_entry_param e = { .ino = 0, .entry_timeout = MNT(req)->timeout };
@@ -116,6 +134,7 @@ static void pm_op_lookup(fuse_req_t req, fuse_ino_t parent, const char *name)
 static void pm_op_forget(fuse_req_t req, fuse_ino_t ino, uint64_t nlookup)
 {
 	pm_fs_forget(FS(req), ino, nlookup);
+	checked(FS(req), 0); /* a media error must not surface in the next request */
 	fuse_reply_none(req);
 }
 
@@ -123,6 +142,7 @@ static void pm_op_forget_multi(fuse_req_t req, size_t count, struct fuse_forget_
 {
 	for (size_t i = 0; i < count; i++)
 		pm_fs_forget(FS(req), forgets[i].ino, forgets[i].nlookup);
+	checked(FS(req), 0);
 	fuse_reply_none(req);
 }
 
@@ -130,7 +150,7 @@ static void pm_op_getattr(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info 
 {
 	struct pm_attr a;
 	struct stat st;
-	int ret = pm_fs_getattr(FS(req), ino, &a);
+	int ret = CHECKED(req, pm_fs_getattr(FS(req), ino, &a));
 
 	if (ret) {
 		fuse_reply_err(req, -ret);
@@ -163,7 +183,7 @@ static void pm_op_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr, int
 	for (size_t i = 0; i < sizeof(map) / sizeof(map[0]); i++)
 		if (to_set & map[i].fuse)
 			sa.valid |= map[i].pm;
-	ret = pm_fs_setattr(FS(req), ino, &sa, &a);
+	ret = CHECKED(req, pm_fs_setattr(FS(req), ino, &sa, &a));
 	if (ret) {
 		fuse_reply_err(req, -ret);
 		return;
@@ -175,7 +195,7 @@ static void pm_op_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr, int
 static void pm_op_readlink(fuse_req_t req, fuse_ino_t ino)
 {
 	char buf[4096];
-	int ret = pm_fs_readlink(FS(req), ino, buf, sizeof(buf));
+	int ret = CHECKED(req, pm_fs_readlink(FS(req), ino, buf, sizeof(buf)));
 
 	if (ret < 0)
 		fuse_reply_err(req, -ret);
@@ -188,7 +208,7 @@ static void pm_op_mknod(fuse_req_t req, fuse_ino_t parent, const char *name, mod
 	struct pm_cred c = cred_of(req);
 	struct pm_attr a;
 
-	reply_entry(req, pm_fs_mknod(FS(req), parent, name, mode, rdev, &c, &a), &a);
+	reply_entry(req, CHECKED(req, pm_fs_mknod(FS(req), parent, name, mode, rdev, &c, &a)), &a);
 }
 
 static void pm_op_mkdir(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t mode)
@@ -196,7 +216,7 @@ static void pm_op_mkdir(fuse_req_t req, fuse_ino_t parent, const char *name, mod
 	struct pm_cred c = cred_of(req);
 	struct pm_attr a;
 
-	reply_entry(req, pm_fs_mknod(FS(req), parent, name, S_IFDIR | (mode & 07777), 0, &c, &a), &a);
+	reply_entry(req, CHECKED(req, pm_fs_mknod(FS(req), parent, name, S_IFDIR | (mode & 07777), 0, &c, &a)), &a);
 }
 
 static void pm_op_symlink(fuse_req_t req, const char *link, fuse_ino_t parent, const char *name)
@@ -204,30 +224,30 @@ static void pm_op_symlink(fuse_req_t req, const char *link, fuse_ino_t parent, c
 	struct pm_cred c = cred_of(req);
 	struct pm_attr a;
 
-	reply_entry(req, pm_fs_symlink(FS(req), parent, name, link, &c, &a), &a);
+	reply_entry(req, CHECKED(req, pm_fs_symlink(FS(req), parent, name, link, &c, &a)), &a);
 }
 
 static void pm_op_link(fuse_req_t req, fuse_ino_t ino, fuse_ino_t newparent, const char *newname)
 {
 	struct pm_attr a;
 
-	reply_entry(req, pm_fs_link(FS(req), ino, newparent, newname, &a), &a);
+	reply_entry(req, CHECKED(req, pm_fs_link(FS(req), ino, newparent, newname, &a)), &a);
 }
 
 static void pm_op_unlink(fuse_req_t req, fuse_ino_t parent, const char *name)
 {
-	reply_status(req, pm_fs_unlink(FS(req), parent, name));
+	reply_status(req, CHECKED(req, pm_fs_unlink(FS(req), parent, name)));
 }
 
 static void pm_op_rmdir(fuse_req_t req, fuse_ino_t parent, const char *name)
 {
-	reply_status(req, pm_fs_rmdir(FS(req), parent, name));
+	reply_status(req, CHECKED(req, pm_fs_rmdir(FS(req), parent, name)));
 }
 
 static void pm_op_rename(fuse_req_t req, fuse_ino_t parent, const char *name, fuse_ino_t newparent,
 			 const char *newname, unsigned int flags)
 {
-	reply_status(req, pm_fs_rename(FS(req), parent, name, newparent, newname, flags));
+	reply_status(req, CHECKED(req, pm_fs_rename(FS(req), parent, name, newparent, newname, flags)));
 }
 
 /* open_flags -- count the handle; the daemon is the pool's only writer, so
@@ -236,7 +256,7 @@ static void pm_op_rename(fuse_req_t req, fuse_ino_t parent, const char *name, fu
 static int open_flags(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 {
 	bool direct = false;
-	int ret = pm_fs_open_file(FS(req), ino, &direct);
+	int ret = CHECKED(req, pm_fs_open_file(FS(req), ino, &direct));
 
 	fi->keep_cache = !direct;
 	fi->direct_io = direct;
@@ -261,7 +281,7 @@ static void pm_op_create(fuse_req_t req, fuse_ino_t parent, const char *name, mo
 	struct pm_fs *fs = FS(req);
 	struct fuse_entry_param e;
 	struct pm_attr a;
-	int ret = pm_fs_mknod(fs, parent, name, S_IFREG | (mode & 07777), 0, &c, &a);
+	int ret = checked(fs, pm_fs_mknod(fs, parent, name, S_IFREG | (mode & 07777), 0, &c, &a));
 
 	if (ret) {
 		fuse_reply_err(req, -ret);
@@ -285,6 +305,7 @@ static void pm_op_create(fuse_req_t req, fuse_ino_t parent, const char *name, mo
 
 struct read_ctx {
 	fuse_req_t req;
+	struct pm_fs *fs;
 	bool replied;
 };
 
@@ -292,15 +313,25 @@ static int send_iov(void *arg, const struct iovec *iov, int cnt)
 {
 	struct read_ctx *c = arg;
 
+	/* the engine found the blocks through pool metadata: a media error
+	 * there means the iovecs may point at the wrong bytes */
+	if (checked(c->fs, 0))
+		return -EIO; /* not replied: pm_op_read answers EIO */
 	c->replied = true;
-	fuse_reply_iov(c->req, iov, cnt);
+	/* the kernel copies the data out of the mapping itself: a media
+	 * error there fails the copy (EFAULT), not us, and the client gets
+	 * EIO from the kernel */
+	if (fuse_reply_iov(c->req, iov, cnt) == -EFAULT) {
+		pm_fs_media_failed(c->fs);
+		checked(c->fs, -EIO); /* logs it */
+	}
 	return 0;
 }
 
 static void pm_op_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, struct fuse_file_info *fi)
 {
-	struct read_ctx c = { req, false };
-	int ret = pm_fs_read(FS(req), ino, (uint64_t)off, size, send_iov, &c);
+	struct read_ctx c = { req, FS(req), false };
+	int ret = checked(c.fs, pm_fs_read(c.fs, ino, (uint64_t)off, size, send_iov, &c));
 
 	if (!c.replied)
 		fuse_reply_err(req, ret < 0 ? -ret : EIO);
@@ -317,6 +348,7 @@ static void pm_op_write(fuse_req_t req, fuse_ino_t ino, const char *buf, size_t 
 
 	__atomic_add_fetch(&mnt->writes_begun, 1, __ATOMIC_SEQ_CST);
 	n = pm_fs_write(mnt->fs, ino, (uint64_t)off, buf, size, kill);
+	n = n < 0 ? checked(mnt->fs, (int)n) : checked(mnt->fs, 0) ? -EIO : n;
 
 	/* the kernel's writeback does not retry the rest of a short write:
 	 * report the error instead, so that fsync returns it */
@@ -331,12 +363,12 @@ static void pm_op_write(fuse_req_t req, fuse_ino_t ino, const char *buf, size_t 
 
 static void pm_op_release(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 {
-	reply_status(req, pm_fs_release_file(FS(req), ino));
+	reply_status(req, CHECKED(req, pm_fs_release_file(FS(req), ino)));
 }
 
 static void pm_op_fsync(fuse_req_t req, fuse_ino_t ino, int datasync, struct fuse_file_info *fi)
 {
-	reply_status(req, pm_fs_fsync(FS(req), ino));
+	reply_status(req, CHECKED(req, pm_fs_fsync(FS(req), ino)));
 }
 
 static void pm_op_opendir(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
@@ -394,8 +426,8 @@ static void do_readdir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, b
 		fuse_reply_err(req, ENOMEM);
 		return;
 	}
-	ret = pm_fs_readdir(FS(req), ino, (uint64_t)off, add_dirent, &c);
-	if (ret && c.used == 0)
+	ret = CHECKED(req, pm_fs_readdir(FS(req), ino, (uint64_t)off, add_dirent, &c));
+	if (ret && (c.used == 0 || ret == -EIO))
 		fuse_reply_err(req, -ret);
 	else
 		fuse_reply_buf(req, c.buf, c.used);
@@ -429,6 +461,10 @@ static void pm_op_statfs(fuse_req_t req, fuse_ino_t ino)
 	struct statvfs st = { 0 };
 
 	pm_fs_statfs(FS(req), &s);
+	if (checked(FS(req), 0)) {
+		fuse_reply_err(req, EIO);
+		return;
+	}
 	st.f_bsize = st.f_frsize = s.bsize;
 	st.f_blocks = s.blocks;
 	st.f_bfree = st.f_bavail = s.bfree;
@@ -441,7 +477,7 @@ static void pm_op_statfs(fuse_req_t req, fuse_ino_t ino)
 static void pm_op_setxattr(fuse_req_t req, fuse_ino_t ino, const char *name, const char *value,
 			   size_t size, int flags)
 {
-	reply_status(req, pm_fs_setxattr(FS(req), ino, name, value, size, flags));
+	reply_status(req, CHECKED(req, pm_fs_setxattr(FS(req), ino, name, value, size, flags)));
 }
 
 /* reply_sized -- the getxattr/listxattr protocol: size 0 asks for the size */
@@ -468,12 +504,12 @@ static void reply_sized(fuse_req_t req, size_t size, int (*get)(struct pm_fs *, 
 
 static int get_xattr(struct pm_fs *fs, uint64_t ino, const char *name, char *buf, size_t size)
 {
-	return pm_fs_getxattr(fs, ino, name, buf, size);
+	return checked(fs, pm_fs_getxattr(fs, ino, name, buf, size));
 }
 
 static int list_xattr(struct pm_fs *fs, uint64_t ino, const char *name, char *buf, size_t size)
 {
-	return pm_fs_listxattr(fs, ino, buf, size);
+	return checked(fs, pm_fs_listxattr(fs, ino, buf, size));
 }
 
 static void pm_op_getxattr(fuse_req_t req, fuse_ino_t ino, const char *name, size_t size)
@@ -488,7 +524,7 @@ static void pm_op_listxattr(fuse_req_t req, fuse_ino_t ino, size_t size)
 
 static void pm_op_removexattr(fuse_req_t req, fuse_ino_t ino, const char *name)
 {
-	reply_status(req, pm_fs_removexattr(FS(req), ino, name));
+	reply_status(req, CHECKED(req, pm_fs_removexattr(FS(req), ino, name)));
 }
 
 static void pm_op_fallocate(fuse_req_t req, fuse_ino_t ino, int mode, off_t off, off_t len,
@@ -498,13 +534,13 @@ static void pm_op_fallocate(fuse_req_t req, fuse_ino_t ino, int mode, off_t off,
 		fuse_reply_err(req, EINVAL);
 		return;
 	}
-	reply_status(req, pm_fs_fallocate(FS(req), ino, mode, (uint64_t)off, (uint64_t)len));
+	reply_status(req, CHECKED(req, pm_fs_fallocate(FS(req), ino, mode, (uint64_t)off, (uint64_t)len)));
 }
 
 static void pm_op_lseek(fuse_req_t req, fuse_ino_t ino, off_t off, int whence, struct fuse_file_info *fi)
 {
 	uint64_t res;
-	int ret = off < 0 ? -ENXIO : pm_fs_lseek(FS(req), ino, (uint64_t)off, whence, &res);
+	int ret = off < 0 ? -ENXIO : CHECKED(req, pm_fs_lseek(FS(req), ino, (uint64_t)off, whence, &res));
 
 	if (ret)
 		fuse_reply_err(req, -ret);

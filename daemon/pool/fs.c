@@ -217,6 +217,29 @@ void pm_fs_info(struct pm_fs *fs, struct pm_info *info)
 	pm_super_uuid_str(&fs->sb, info->uuid);
 }
 
+int pm_fs_media_check(struct pm_fs *fs, int ret)
+{
+	if (!pm_media_fault_taken())
+		return ret;
+	pm_fs_media_failed(fs);
+	return -EIO;
+}
+
+void pm_fs_media_failed(struct pm_fs *fs)
+{
+	/* every change checks rdonly first; nothing is written from now on,
+	 * and the pool stays marked in use, so that the next mount recovers
+	 * and fsck.pmfuse is due */
+	__atomic_store_n(&fs->rdonly, true, __ATOMIC_RELEASE);
+	__atomic_store_n(&fs->media_failed, true, __ATOMIC_RELEASE);
+}
+
+bool pm_fs_media_error(struct pm_fs *fs, uint64_t *faults, uint64_t *last_off)
+{
+	*faults = pm_media_faults(fs->m, last_off);
+	return __atomic_load_n(&fs->media_failed, __ATOMIC_ACQUIRE);
+}
+
 void pm_fs_arm_crash(uint64_t n)
 {
 	pm_media_arm_crash(n);

@@ -91,6 +91,19 @@ enum pm_open_flags {
 	PM_FS_EMULATE = 1 << 1, /* crash emulation (testing aid): see media.h */
 };
 
+/* Media errors: a pool access the media cannot serve (SIGBUS: the pool
+ * file truncated under the daemon, poison on DAX) completes on a zero page
+ * instead (media.h). pm_fs_media_check -- ret, or -EIO when the calling
+ * thread took such an error since its last check; the file system is then
+ * read-only (EROFS for every change) and left marked in use. Call it after
+ * every engine call that serves a request. pm_fs_media_failed -- the same
+ * for an error seen elsewhere (the kernel's copy of a reply out of the
+ * mapping failed with EFAULT). pm_fs_media_error -- has one happened; how
+ * many faults, the pool offset of the last. */
+int pm_fs_media_check(struct pm_fs *fs, int ret);
+void pm_fs_media_failed(struct pm_fs *fs);
+bool pm_fs_media_error(struct pm_fs *fs, uint64_t *faults, uint64_t *last_off);
+
 /* pm_fs_open -- map, validate and load a pool; marks it in use (dirty) */
 int pm_fs_open(const char *path, unsigned flags, struct pm_fs **out);
 /* pm_fs_close -- persist everything, mark the pool clean, unmap */

@@ -41,7 +41,8 @@ struct pm_fs {
 	uint8_t *base;
 	struct pm_super sb;
 	struct pm_dinode *itable;
-	bool rdonly;
+	bool rdonly;                    /* also set after a media error */
+	bool media_failed;              /* a media error was taken: see pm_fs_media_check */
 	struct pm_journal *journal;
 
 	pthread_rwlock_t ns_lock;       /* the namespace: dirents, link counts */

@@ -1,5 +1,6 @@
 /* media.c -- libpmem2 mapping of the pool and its persistence functions */
 #include <errno.h>
+#include <pthread.h>
 #include <fcntl.h>
 #include <signal.h>
 #include <sys/mman.h>
@@ -32,7 +33,95 @@ struct pm_media {
 	uint64_t events, crash_at;
 	uint64_t flushes, drains, flushed; /* statistics */
 	uint64_t os_flushes; /* flushes for the OS (msyncs on page granularity, made or elided) */
+	uint64_t faults;     /* SIGBUS taken in the mapping (media errors) */
+	uint64_t fault_off;  /* pool offset of the last one */
 };
+
+/* --- media errors ------------------------------------------------------
+ * A load or store in the mapping that the media cannot serve (the pool
+ * file truncated under the daemon, a poisoned line on DAX) raises SIGBUS.
+ * The handler maps an anonymous zero page over the faulting page and
+ * returns, so the access completes (reads see zeros, stores go nowhere)
+ * with no unwinding through code that holds locks; it notes the fault for
+ * the thread, whose request then fails with EIO (pm_media_fault_taken),
+ * and the file system above turns read-only. A SIGBUS outside every pool
+ * mapping is not ours: the default action (a core dump) is restored. */
+#define MAPPINGS 8
+static struct pm_media *mappings[MAPPINGS];
+static __thread bool fault_taken;
+
+static bool cover_page(uintptr_t addr, size_t page)
+{
+	void *p = (void *)(addr & ~(uintptr_t)(page - 1));
+
+	return mmap(p, page, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED, -1, 0) == p;
+}
+
+static void on_sigbus(int sig, siginfo_t *si, void *uctx)
+{
+	uintptr_t a = (uintptr_t)si->si_addr;
+
+	(void)uctx;
+	for (unsigned i = 0; i < MAPPINGS; i++) {
+		struct pm_media *m = __atomic_load_n(&mappings[i], __ATOMIC_ACQUIRE);
+		uintptr_t b = m ? (uintptr_t)m->base : 0;
+
+		if (!m || a < b || a >= b + m->size)
+			continue;
+		/* device DAX splits its mapping only at its own alignment */
+		if (!cover_page(a, 4096) && !cover_page(a, 2u << 20))
+			break;
+		__atomic_store_n(&m->fault_off, (uint64_t)(a - b), __ATOMIC_RELAXED);
+		__atomic_add_fetch(&m->faults, 1, __ATOMIC_RELEASE);
+		fault_taken = true;
+		return;
+	}
+	signal(sig, SIG_DFL); /* returning re-runs the access: it dies as it would have */
+}
+
+static void install_sigbus(void)
+{
+	struct sigaction sa = { .sa_sigaction = on_sigbus, .sa_flags = SA_SIGINFO | SA_NODEFER };
+
+	sigemptyset(&sa.sa_mask);
+	sigaction(SIGBUS, &sa, NULL);
+}
+
+static void watch(struct pm_media *m)
+{
+	static pthread_once_t once = PTHREAD_ONCE_INIT;
+
+	pthread_once(&once, install_sigbus);
+	for (unsigned i = 0; i < MAPPINGS; i++) {
+		struct pm_media *none = NULL;
+		if (__atomic_compare_exchange_n(&mappings[i], &none, m, false, __ATOMIC_RELEASE, __ATOMIC_RELAXED))
+			return;
+	}
+	/* more pools than slots in one process (tests): unguarded */
+}
+
+static void unwatch(struct pm_media *m)
+{
+	for (unsigned i = 0; i < MAPPINGS; i++) {
+		struct pm_media *mine = m;
+		__atomic_compare_exchange_n(&mappings[i], &mine, NULL, false, __ATOMIC_RELEASE, __ATOMIC_RELAXED);
+	}
+}
+
+bool pm_media_fault_taken(void)
+{
+	bool was = fault_taken;
+
+	fault_taken = false;
+	return was;
+}
+
+uint64_t pm_media_faults(const struct pm_media *m, uint64_t *last_off)
+{
+	if (last_off)
+		*last_off = __atomic_load_n(&m->fault_off, __ATOMIC_RELAXED);
+	return __atomic_load_n(&m->faults, __ATOMIC_ACQUIRE);
+}
 
 #define CACHE_LINE 64u
 #define TMPFS_FS_MAGIC 0x01021994
@@ -111,6 +200,7 @@ int pm_media_open(const char *path, unsigned flags, struct pm_media **out)
 		m->emulate = true;
 		m->crash_at = armed_crash_at;
 		m->gran = PMEM2_GRANULARITY_CACHE_LINE;
+		watch(m);
 		*out = m;
 		return 0;
 	}
@@ -138,6 +228,7 @@ int pm_media_open(const char *path, unsigned flags, struct pm_media **out)
 	m->persist = pmem2_get_persist_fn(m->map);
 	m->memcpy_fn = pmem2_get_memcpy_fn(m->map);
 	m->memset_fn = pmem2_get_memset_fn(m->map);
+	watch(m);
 	*out = m;
 	return 0;
 
@@ -224,6 +315,7 @@ void pm_media_delete(struct pm_media **mp)
 		return;
 	if (spans.m == m)
 		span_sync(); /* every flush is followed by a drain: defensive */
+	unwatch(m);
 	if (m->emulate)
 		munmap(m->base, m->size);
 	else

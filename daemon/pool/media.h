@@ -45,6 +45,13 @@ bool pm_media_map_sync(const struct pm_media *m);
  * of RAM either way: a crashed daemon loses nothing, power loss all) */
 bool pm_media_in_ram(const struct pm_media *m);
 
+/* fault_taken -- did this thread take a media error (SIGBUS in a pool
+ * mapping) since the last call? Clears it. The faulting page now reads as
+ * zeros and ignores stores; the caller fails its request with EIO. */
+bool pm_media_fault_taken(void);
+/* faults -- media errors taken so far; *last_off: pool offset of the last */
+uint64_t pm_media_faults(const struct pm_media *m, uint64_t *last_off);
+
 /* flush -- start write-back of a range; durable only after pm_media_drain */
 void pm_media_flush(struct pm_media *m, const void *addr, size_t len);
 /* os_flushes -- flushes handed to the OS so far: with page granularity,

@@ -259,12 +259,43 @@ static void test_msync_skipped_in_ram(void)
 	g_unsetenv("PMEM2_FORCE_GRANULARITY");
 }
 
+/* a page the media cannot serve (the file truncated under the mapping)
+ * reads as zeros and is reported to the thread, once */
+static void test_sigbus_is_a_media_error(void)
+{
+	char tmpl[] = "/dev/shm/pmfuse-unit-XXXXXX";
+	int fd = g_mkstemp(tmpl);
+	struct pm_media *m = NULL;
+	volatile uint8_t *base;
+	uint64_t off = 0;
+
+	g_assert_cmpint(fd, >=, 0);
+	g_assert_cmpint(posix_fallocate(fd, 0, SIZE), ==, 0);
+	g_assert_cmpint(pm_media_open(tmpl, 0, &m), ==, 0);
+	base = pm_media_base(m);
+	base[0] = 7;
+	g_assert_false(pm_media_fault_taken());
+	g_assert_cmpint(ftruncate(fd, SIZE / 2), ==, 0);
+	g_assert_cmpuint(base[SIZE - 100], ==, 0); /* SIGBUS, answered with a zero page */
+	base[SIZE - 100] = 1;                        /* stores go nowhere harmful */
+	g_assert_true(pm_media_fault_taken());
+	g_assert_false(pm_media_fault_taken()); /* consumed */
+	g_assert_cmpuint(pm_media_faults(m, &off), ==, 1);
+	g_assert_cmpuint(off, ==, SIZE - 100);
+	g_assert_cmpuint(base[0], ==, 7); /* the healthy part is untouched */
+	g_assert_false(pm_media_fault_taken());
+	pm_media_delete(&m);
+	unlink(tmpl);
+	close(fd);
+}
+
 int main(int argc, char **argv)
 {
 	unit_init(&argc, &argv);
 	unit_add("/media/open-map", test_open_map);
 	unit_add("/media/page-flushes-gathered", test_page_flushes_gathered);
 	unit_add("/media/msync-skipped-in-ram", test_msync_skipped_in_ram);
+	unit_add("/media/sigbus-is-a-media-error", test_sigbus_is_a_media_error);
 	unit_add("/media/persist-reaches-file", test_persist_reaches_file);
 	unit_add("/media/exclusive-lock", test_exclusive_lock);
 	unit_add("/media/shared-lock", test_shared_lock);
