@@ -232,6 +232,14 @@ int main(int argc, char *argv[])
 		info.map_sync ? ", MAP_SYNC" : "",
 		info.in_ram ? " (pool in RAM: msync, a no-op there, is skipped)" : "",
 		o.crash_emulation ? ", CRASH EMULATION" : "");
+	const struct pm_badblock *bad;
+	size_t nbad = pm_fs_badblocks(mnt.fs, &bad);
+	for (size_t i = 0; i < nbad; i++)
+		fprintf(stderr, "pmfuse: known bad block in %s at offset %llu (%llu bytes): %s\n", o.pool,
+			(unsigned long long)bad[i].off, (unsigned long long)bad[i].len,
+			bad[i].where == PM_BAD_RESERVED ? "free, kept out of allocation"
+			: bad[i].where == PM_BAD_IN_USE ? "holds file data: reading it fails with EIO"
+							: "in the pool's own structures: run fsck.pmfuse");
 	if (!info.was_clean)
 		fprintf(stderr, "pmfuse: %s was not unmounted cleanly: %u transactions rolled back, "
 			"%u orphan inodes freed\n", o.pool, info.rolled_back, info.orphans);

@@ -3,6 +3,7 @@
 #include <stdlib.h>
 
 #include "err.h"
+#include "fs.h"
 #include "fsi.h"
 
 #define BIT_TEST(map, i) (((map)[(i) >> 6] >> ((i) & 63)) & 1)
@@ -93,6 +94,26 @@ int pm_alloc_mark(struct pm_fs *fs, uint64_t start, uint64_t count)
 		fs->free_blocks--;
 	}
 	return 0;
+}
+
+int pm_alloc_reserve_bad(struct pm_fs *fs, uint64_t first, uint64_t last)
+{
+	int where = PM_BAD_RESERVED;
+
+	for (uint64_t b = first; b <= last; b++) {
+		uint64_t i = b - fs->sb.data_start;
+
+		if (b < fs->sb.data_start || i >= fs->sb.data_blocks) {
+			where = PM_BAD_METADATA; /* or past the pool's end */
+		} else if (BIT_TEST(fs->bmap, i)) {
+			if (where == PM_BAD_RESERVED)
+				where = PM_BAD_IN_USE;
+		} else {
+			BIT_SET(fs->bmap, i); /* never handed out while mounted */
+			fs->free_blocks--;
+		}
+	}
+	return where;
 }
 
 int pm_alloc_inode(struct pm_fs *fs, uint64_t *ino)

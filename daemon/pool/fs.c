@@ -75,12 +75,45 @@ static int rebuild(struct pm_fs *fs, uint32_t *orphans, GArray *trim)
 	return ret;
 }
 
+#define BAD_MAX 64 /* ranges reported and kept out of allocation */
+
 struct pm_fs_priv {
 	struct pm_fs fs;
 	uint32_t orphans;
 	uint32_t rolled_back;
 	bool was_clean;
+	size_t nbad;
+	struct pm_badblock bad[BAD_MAX];
 };
+
+/* reserve_bad -- ask the media for its known bad ranges; keep their free
+ * blocks out of allocation and remember where each lies */
+static void reserve_bad(struct pm_fs_priv *p)
+{
+	struct pm_fs *fs = &p->fs;
+	struct pm_media_range r[BAD_MAX];
+	size_t n = pm_media_badblocks(fs->m, r, BAD_MAX);
+
+	for (size_t i = 0; i < n; i++) {
+		uint64_t first = r[i].off / PM_BLOCK_SIZE;
+		uint64_t last = (r[i].off + r[i].len - 1) / PM_BLOCK_SIZE;
+
+		if (r[i].len == 0 || r[i].off >= fs->sb.pool_size)
+			continue; /* not in the pool (a device larger than it) */
+		if (r[i].len > fs->sb.pool_size - r[i].off)
+			last = (fs->sb.pool_size - 1) / PM_BLOCK_SIZE;
+		p->bad[p->nbad++] = (struct pm_badblock){ r[i].off, r[i].len,
+							  (enum pm_bad_where)pm_alloc_reserve_bad(fs, first, last) };
+	}
+}
+
+size_t pm_fs_badblocks(struct pm_fs *fs, const struct pm_badblock **list)
+{
+	struct pm_fs_priv *p = (struct pm_fs_priv *)fs;
+
+	*list = p->bad;
+	return p->nbad;
+}
 
 int pm_fs_open(const char *path, unsigned flags, struct pm_fs **out)
 {
@@ -124,6 +157,8 @@ int pm_fs_open(const char *path, unsigned flags, struct pm_fs **out)
 	 * was promised: they go (and would otherwise show after a grow) */
 	GArray *trim = p->was_clean || fs->rdonly ? NULL : g_array_new(FALSE, FALSE, sizeof(uint64_t));
 	ret = rebuild(fs, &p->orphans, trim);
+	if (ret == 0)
+		reserve_bad(p); /* after rebuild: which blocks are in use is known */
 	if (ret == 0)
 		ret = pm_journal_init(fs);
 	if (ret) {

@@ -104,6 +104,21 @@ int pm_fs_media_check(struct pm_fs *fs, int ret);
 void pm_fs_media_failed(struct pm_fs *fs);
 bool pm_fs_media_error(struct pm_fs *fs, uint64_t *faults, uint64_t *last_off);
 
+/* Known bad blocks of the media (libpmem2's bad-block list, read at open):
+ * free ones are kept out of allocation; ones inside files or the pool's
+ * own structures are only reported (reading them fails with EIO, see
+ * above). pm_fs_badblocks -- the ranges found at open, in bytes. */
+enum pm_bad_where {
+	PM_BAD_RESERVED, /* free: never allocated while mounted */
+	PM_BAD_IN_USE,   /* holds file data or a directory/xattr block */
+	PM_BAD_METADATA, /* in the superblock, journal or inode table */
+};
+struct pm_badblock {
+	uint64_t off, len;
+	enum pm_bad_where where;
+};
+size_t pm_fs_badblocks(struct pm_fs *fs, const struct pm_badblock **list);
+
 /* pm_fs_open -- map, validate and load a pool; marks it in use (dirty) */
 int pm_fs_open(const char *path, unsigned flags, struct pm_fs **out);
 /* pm_fs_close -- persist everything, mark the pool clean, unmap */

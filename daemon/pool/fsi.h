@@ -99,6 +99,10 @@ void pm_persist(struct pm_fs *fs, const void *p, size_t len);
 
 /* alloc.c */
 int pm_alloc_init(struct pm_fs *fs);
+/* pm_alloc_reserve_bad -- keep the free blocks among first..last (a known
+ * bad range of the media) out of allocation; says where the worst of them
+ * lies (enum pm_bad_where, fs.h) */
+int pm_alloc_reserve_bad(struct pm_fs *fs, uint64_t first, uint64_t last);
 void pm_alloc_fini(struct pm_fs *fs);
 /* pm_alloc_blocks -- up to want contiguous blocks near goal; returns the
  * count (> 0) and the first block in *start, or -ENOSPC */

@@ -108,6 +108,48 @@ static void unwatch(struct pm_media *m)
 	}
 }
 
+/* parse_fake -- PMFUSE_FAKE_BADBLOCKS=OFF:LEN[,OFF:LEN...] (bytes), a
+ * testing aid: no emulated pmem has a bad-block list */
+static size_t parse_fake(const char *s, struct pm_media_range *out, size_t max)
+{
+	size_t n = 0;
+
+	while (s && *s && n < max) {
+		char *end;
+		unsigned long long off = strtoull(s, &end, 0), len;
+		if (*end != ':')
+			break;
+		len = strtoull(end + 1, &end, 0);
+		if (len)
+			out[n++] = (struct pm_media_range){ off, len };
+		if (*end != ',')
+			break;
+		s = end + 1;
+	}
+	return n;
+}
+
+size_t pm_media_badblocks(struct pm_media *m, struct pm_media_range *out, size_t max)
+{
+	struct pmem2_badblock_context *ctx = NULL;
+	struct pmem2_badblock bb;
+	const char *fake = getenv("PMFUSE_FAKE_BADBLOCKS");
+	size_t n = 0;
+
+	if (fake)
+		return parse_fake(fake, out, max);
+	if (m->emulate || !m->src)
+		return 0;
+	/* where libpmem2 cannot tell (a file on a file system without
+	 * persistent memory under it), there is no list: nothing known */
+	if (pmem2_badblock_context_new(&ctx, m->src) != 0)
+		return 0;
+	while (n < max && pmem2_badblock_next(ctx, &bb) == 0)
+		out[n++] = (struct pm_media_range){ bb.offset, bb.length };
+	pmem2_badblock_context_delete(&ctx);
+	return n;
+}
+
 bool pm_media_fault_taken(void)
 {
 	bool was = fault_taken;

@@ -52,6 +52,14 @@ bool pm_media_fault_taken(void);
 /* faults -- media errors taken so far; *last_off: pool offset of the last */
 uint64_t pm_media_faults(const struct pm_media *m, uint64_t *last_off);
 
+/* badblocks -- the known bad ranges of the pool's media, in bytes from its
+ * start, as libpmem2 reports them (up to max; 0 where it cannot tell).
+ * PMFUSE_FAKE_BADBLOCKS=OFF:LEN[,...] replaces the list (a testing aid). */
+struct pm_media_range {
+	uint64_t off, len;
+};
+size_t pm_media_badblocks(struct pm_media *m, struct pm_media_range *out, size_t max);
+
 /* flush -- start write-back of a range; durable only after pm_media_drain */
 void pm_media_flush(struct pm_media *m, const void *addr, size_t len);
 /* os_flushes -- flushes handed to the OS so far: with page granularity,

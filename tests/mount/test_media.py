@@ -92,3 +92,33 @@ def test_media_error_leaves_the_pool_marked_in_use(pool):
     with m2:
         assert "late" in os.listdir(m2.dir)
         assert any("not unmounted cleanly" in line for line in m2.daemon.stderr)
+
+
+@SMALL
+def test_known_bad_blocks_are_kept_out_of_allocation(pool, monkeypatch):
+    """libpmem2's bad-block list (faked here: emulated pmem has none) is read
+    at mount: a free bad range is reported and never allocated, even when
+    the pool is filled up"""
+    bad_off, bad_len = 40 * MiB, 8192
+    with open(pool, "r+b") as f:
+        f.seek(bad_off)
+        f.write(b"\xee" * bad_len)
+    monkeypatch.setenv("PMFUSE_FAKE_BADBLOCKS", f"{bad_off}:{bad_len},{1 << 40}:4096")
+    m = Mount(pool)
+    m.expect(r"known bad block")
+    with m:
+        lines = [l for l in m.daemon.stderr if "known bad block" in l]
+        assert len(lines) == 1, lines  # the range past the pool's end is not the pool's
+        assert f"at offset {bad_off} ({bad_len} bytes): free, kept out of allocation" in lines[0]
+        chunk = os.urandom(MiB)
+        with pytest.raises(OSError) as e:
+            with open(m.path("fill"), "wb") as f:
+                for _ in range(64):
+                    f.write(chunk)
+                    f.flush()
+                    os.fsync(f.fileno())
+        assert e.value.errno == errno.ENOSPC
+        assert os.stat(m.path("fill")).st_size >= 32 * MiB  # it did reach past the bad range
+    with open(pool, "rb") as f:
+        f.seek(bad_off)
+        assert f.read(bad_len) == b"\xee" * bad_len, "a known bad block was allocated"
