@@ -1,4 +1,5 @@
-/* pmfusectl.c -- get and set sync policies, show statistics of pmfuse mounts */
+/* pmfusectl.c -- get and set sync policies, show statistics of pmfuse
+ * mounts; the commands on unmounted pools are in pmfusectl-pool.c */
 #include <errno.h>
 #include <ftw.h>
 #include <getopt.h>
@@ -16,6 +17,7 @@
 #include <unistd.h>
 
 #include "pmfuse.h"
+#include "pmfusectl-pool.h"
 
 #ifndef PMFUSE_VERSION
 #define PMFUSE_VERSION "unknown"
@@ -27,10 +29,12 @@ static const char usage_text[] =
 	"Usage: pmfusectl sync get PATH...\n"
 	"       pmfusectl sync set POLICY PATH... [-R]\n"
 	"       pmfusectl stats MOUNTPOINT [--json] [--watch SECONDS]\n"
+	"       pmfusectl info POOL\n"
+	"       pmfusectl grow POOL SIZE | shrink POOL SIZE\n"
 	"       pmfusectl --help | --version\n"
 	"\n"
 	"Read and change the sync policy of files and directories on a pmfuse mount,\n"
-	"and show the statistics of a mount.\n"
+	"show the statistics of a mount, and show or resize an unmounted pool.\n"
 	"\n"
 	"  sync get PATH...        print \"PATH: POLICY\" for each path\n"
 	"  sync set POLICY PATH... set the policy of each path; a directory passes it on\n"
@@ -40,6 +44,11 @@ static const char usage_text[] =
 	"  stats MOUNTPOINT        the statistics of the mount, as a table\n"
 	"    --json                the JSON object as the daemon returns it\n"
 	"    --watch SECONDS       redraw every SECONDS (e.g. 1 or 0.5) until interrupted\n"
+	"  info POOL               superblock, layout, usage and clean/dirty state of an\n"
+	"                          unmounted pool (file or device-DAX node)\n"
+	"  grow POOL SIZE          make an unmounted pool SIZE bytes (512M, 2G...): the\n"
+	"                          file is extended; nothing in the pool moves\n"
+	"  shrink POOL SIZE        the same, smaller: refused if a block past SIZE is in use\n"
 	"  -h, --help              show this help\n"
 	"  -V, --version           show the version\n"
 	"\n"
@@ -394,5 +403,11 @@ int main(int argc, char **argv)
 	}
 	if (!strcmp(argv[1], "stats"))
 		return stats(argc - 1, argv + 1);
+	if (!strcmp(argv[1], "info"))
+		return pool_info(argc - 1, argv + 1);
+	if (!strcmp(argv[1], "grow"))
+		return pool_resize(argc - 1, argv + 1, +1);
+	if (!strcmp(argv[1], "shrink"))
+		return pool_resize(argc - 1, argv + 1, -1);
 	usage_error("unknown command \"%s\"", argv[1]);
 }

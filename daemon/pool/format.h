@@ -4,7 +4,7 @@
  * little-endian hosts: asserted below). Sizes are asserted at compile time.
  *
  *   block 0      superblock (bytes 0..255, checksummed) + state word (512)
- *   block 1      backup superblock (same 256 bytes, never rewritten)
+ *   block 1      backup superblock (same 256 bytes; rewritten only by a resize)
  *   journal      journal_blocks blocks (reserved for the metadata journal)
  *   inode table  inode_count * 256 bytes, inode number = index + 1
  *   data area    data_blocks blocks: file data, tree nodes, directory

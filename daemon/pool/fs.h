@@ -119,6 +119,12 @@ struct pm_badblock {
 };
 size_t pm_fs_badblocks(struct pm_fs *fs, const struct pm_badblock **list);
 
+/* pm_fs_resize -- grow or shrink the unmounted pool at path to size
+ * (rounded down to whole blocks): a shrink is refused (EBUSY) if a block
+ * past the new end is in use; a pool on a device grows to the device's
+ * size at most. Recovers the pool first and leaves it clean. */
+int pm_fs_resize(const char *path, uint64_t size, uint64_t *old_size, uint64_t *new_size);
+
 /* pm_fs_open -- map, validate and load a pool; marks it in use (dirty) */
 int pm_fs_open(const char *path, unsigned flags, struct pm_fs **out);
 /* pm_fs_close -- persist everything, mark the pool clean, unmap */

@@ -21,7 +21,7 @@ import pytest
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "mount"))
 
 from conftest import _binaries, _mount_guard, make_pool, mount, pool  # noqa: E402,F401  fixtures
-from pmtest import run, write_file  # noqa: E402
+from pmtest import Mount, read_file, run, write_file  # noqa: E402
 
 SYNC = "user.pmfuse.sync"
 STATS = "user.pmfuse.stats"
@@ -331,3 +331,93 @@ def test_daemon_rejects_directly(mount):
         os.setxattr(f, SYNC, b"periodic=0ms")
     assert e.value.errno == errno.EINVAL
     assert SYNC not in os.listxattr(f) and STATS not in os.listxattr(mount.dir)
+
+
+# --- info, grow, shrink: commands on an unmounted pool ------------------------
+
+MiB = 1 << 20
+
+
+def info(pool):
+    out = ctl("info", pool).stdout
+    return dict(line.split(":", 1) for line in out.splitlines() if ":" in line)
+
+
+def test_info_of_unmounted_pool(pool):
+    with Mount(pool) as m:
+        write_file(m.path("f"), b"x" * (3 * MiB))
+    i = info(pool)
+    assert i["pool"].strip() == str(pool)
+    assert i["size"].strip().startswith("256.0 MiB (65536 blocks of 4096 bytes)")
+    assert i["state"].strip() == "clean"
+    assert i["inodes"].strip().startswith("2 used")
+    assert i["data"].strip().startswith("3.0 MiB used")
+    assert "journal" in i["layout"] and "inode table" in i["layout"]
+    assert i["granularity"].strip().split()[0] in ("PAGE", "CACHE_LINE", "BYTE")
+
+
+def test_info_after_a_crash_says_so(pool):
+    m = Mount(pool)
+    with m:
+        write_file(m.path("f"), b"x")
+        m.daemon.proc.kill()
+        m.daemon.proc.wait()
+        m.stop(check=False)  # the dead mount is cleaned up
+    assert info(pool)["state"].strip().startswith("not unmounted cleanly")
+
+
+def test_info_refuses_a_mounted_pool(mount):
+    r = ctl("info", mount.pool, expect=1)
+    assert "is mounted" in r.stderr and "pmfusectl stats" in r.stderr
+
+
+def test_grow_keeps_data_and_adds_room(pool):
+    data = os.urandom(200 * MiB)
+    with Mount(pool) as m:
+        write_file(m.path("old"), data)
+    r = ctl("grow", pool, "512M")
+    assert "256.0 MiB -> 512.0 MiB" in r.stdout
+    assert os.path.getsize(pool) == 512 * MiB
+    assert info(pool)["state"].strip() == "clean"
+    with Mount(pool) as m:
+        assert read_file(m.path("old")) == data
+        write_file(m.path("new"), data)  # 400 MiB in all: did not fit before
+        assert read_file(m.path("new")) == data
+    run([os.environ["FSCK_PMFUSE"], "-n", pool])
+
+
+def test_shrink_refused_while_blocks_past_the_end_are_used(pool):
+    data = os.urandom(150 * MiB)
+    with Mount(pool) as m:
+        write_file(m.path("big"), data)
+    r = ctl("shrink", pool, "64M", expect=1)
+    assert "cannot shrink below" in r.stderr
+    assert os.path.getsize(pool) == 256 * MiB
+    with Mount(pool) as m:
+        assert read_file(m.path("big")) == data
+        os.unlink(m.path("big"))
+        write_file(m.path("small"), b"kept")
+    r = ctl("shrink", pool, "64M")
+    assert "256.0 MiB -> 64.0 MiB" in r.stdout
+    assert os.path.getsize(pool) == 64 * MiB
+    with Mount(pool) as m:
+        assert read_file(m.path("small")) == b"kept"
+        assert os.statvfs(m.dir).f_blocks * os.statvfs(m.dir).f_frsize < 64 * MiB
+    run([os.environ["FSCK_PMFUSE"], "-n", pool])
+
+
+@pytest.mark.parametrize("args,status,text", [
+    (["grow", "{pool}", "64M"], 2, "use shrink"),
+    (["shrink", "{pool}", "1G"], 2, "use grow"),
+    (["grow", "{pool}", "lots"], 2, "invalid size"),
+    (["grow", "{pool}"], 2, "usage"),
+    (["shrink", "{pool}", "1M"], 1, "need at least"),
+    (["info"], 2, "usage"),
+    (["info", "/nonexistent/pool"], 1, "cannot open"),
+    (["grow", "/etc/hostname", "1G"], 1, "pmfuse pool"),
+    (["info", "/usr/bin/pmfusectl-not-there"], 1, "cannot open"),
+])
+def test_pool_command_errors(pool, args, status, text):
+    r = ctl(*[a.format(pool=pool) for a in args], expect=status)
+    assert text in r.stderr, r.stderr
+    assert os.path.getsize(pool) == 256 * MiB  # nothing changed
