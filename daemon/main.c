@@ -3,6 +3,7 @@
 #include <stdarg.h>
 #include <stddef.h>
 #include <sys/stat.h>
+#include <limits.h>
 #include <syslog.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -23,6 +24,7 @@ struct options {
 	char *sync;
 	double timeout;
 	char *spin;
+	char *loglevel;
 	int kernel_limits;
 	int no_writeback;
 	int crash_emulation;
@@ -38,6 +40,7 @@ static const struct fuse_opt option_spec[] = {
 	OPT("sync=%s", sync),
 	OPT("timeout=%lf", timeout),
 	OPT("spin=%s", spin),
+	OPT("loglevel=%s", loglevel),
 	OPT("kernel_limits", kernel_limits),
 	OPT("no_writeback", no_writeback),
 	OPT("crash_emulation", crash_emulation),
@@ -78,6 +81,8 @@ static void usage(const char *prog)
 	       "    -o spin=USEC           after each request, poll for the next one for\n"
 	       "                           USEC microseconds before sleeping (default 200;\n"
 	       "                           0: sleep at once, for the least CPU use)\n"
+	       "    -o loglevel=LEVEL      error, warning, notice, info (default) or debug:\n"
+	       "                           what is logged (stderr, syslog once daemonized)\n"
 	       "    -o kernel_limits       keep the kernel's limits for a FUSE mount (1 %% of\n"
 	       "                           the dirty page cache, 128 KiB read-ahead); by\n"
 	       "                           default, as root, pmfuse lifts them\n"
@@ -101,6 +106,21 @@ static void usage(const char *prog)
 }
 
 static bool daemonized;
+static int log_max = FUSE_LOG_INFO; /* -o loglevel= */
+
+/* parse_loglevel -- "error", "warning", "notice", "info", "debug" */
+static int parse_loglevel(const char *s)
+{
+	static const struct { const char *name; int level; } levels[] = {
+		{ "error", FUSE_LOG_ERR }, { "err", FUSE_LOG_ERR }, { "warning", FUSE_LOG_WARNING },
+		{ "notice", FUSE_LOG_NOTICE }, { "info", FUSE_LOG_INFO }, { "debug", FUSE_LOG_DEBUG },
+	};
+
+	for (size_t i = 0; i < sizeof(levels) / sizeof(levels[0]); i++)
+		if (strcmp(s, levels[i].name) == 0)
+			return levels[i].level;
+	return -1;
+}
 
 /* log_line -- libfuse's messages as pmfuse's: one "pmfuse: " prefix, to
  * stderr in the foreground and to syslog once daemonized */
@@ -111,6 +131,8 @@ static void log_line(enum fuse_log_level level, const char *fmt, va_list ap)
 	const char *text = msg;
 	size_t n;
 
+	if ((int)level > log_max)
+		return;
 	/* libfuse writes some messages in pieces: collect up to the newline */
 	vsnprintf(msg + have, sizeof(msg) - have, fmt, ap);
 	have = strlen(msg);
@@ -185,6 +207,12 @@ int main(int argc, char *argv[])
 		}
 		spin_us = (unsigned)v;
 	}
+	if (o.loglevel && (log_max = parse_loglevel(o.loglevel)) < 0) {
+		ret = fail("invalid loglevel=%s (error, warning, notice, info, debug)", o.loglevel);
+		goto out_args;
+	}
+	if (cl.debug)
+		log_max = FUSE_LOG_DEBUG; /* -d: every request is logged */
 	if (!(o.timeout >= 0)) {
 		ret = fail("invalid timeout%s", "");
 		goto out_args;
@@ -223,38 +251,45 @@ int main(int argc, char *argv[])
 	if (!o.kernel_limits && !bret)
 		mnt.max_readahead = PM_BDI_READ_AHEAD_KB * 1024;
 	if (bret)
-		fprintf(stderr, "pmfuse: note: the kernel's dirty-page and read-ahead limits for "
-			"this mount stay (%s): large writes may be throttled\n", strerror(-bret));
+		fuse_log(FUSE_LOG_WARNING, "note: the kernel's dirty-page and read-ahead limits for "
+			 "this mount stay (%s): large writes may be throttled\n", strerror(-bret));
 	free(abs_mnt);
 	pm_format_size(info.pool_size, hs, sizeof(hs));
-	fprintf(stderr, "pmfuse: mounted %s on %s: %s, %lu inodes, granularity %s%s%s%s\n", o.pool,
-		cl.mountpoint, hs, (unsigned long)info.inode_count, info.granularity,
-		info.map_sync ? ", MAP_SYNC" : "",
-		info.in_ram ? " (pool in RAM: msync, a no-op there, is skipped)" : "",
-		o.crash_emulation ? ", CRASH EMULATION" : "");
+	char policy_s[32] = "fsync";
+	int plen = pm_fs_getxattr(mnt.fs, FUSE_ROOT_ID, "user.pmfuse.sync", policy_s, sizeof(policy_s) - 1);
+	policy_s[plen > 0 ? plen : 5] = '\0';
+	char mounted[PATH_MAX * 2 + 256];
+	snprintf(mounted, sizeof(mounted), "mounted %s on %s: %s, %lu inodes, granularity %s%s%s, "
+		 "default policy %s%s", o.pool, cl.mountpoint, hs, (unsigned long)info.inode_count,
+		 info.granularity, info.map_sync ? ", MAP_SYNC" : "",
+		 info.in_ram ? " (pool in RAM: msync, a no-op there, is skipped)" : "", policy_s,
+		 o.crash_emulation ? ", CRASH EMULATION" : "");
+	fuse_log(FUSE_LOG_NOTICE, "%s\n", mounted);
 	const struct pm_badblock *bad;
 	size_t nbad = pm_fs_badblocks(mnt.fs, &bad);
 	for (size_t i = 0; i < nbad; i++)
-		fprintf(stderr, "pmfuse: known bad block in %s at offset %llu (%llu bytes): %s\n", o.pool,
+		fuse_log(FUSE_LOG_WARNING, "known bad block in %s at offset %llu (%llu bytes): %s\n", o.pool,
 			(unsigned long long)bad[i].off, (unsigned long long)bad[i].len,
 			bad[i].where == PM_BAD_RESERVED ? "free, kept out of allocation"
 			: bad[i].where == PM_BAD_IN_USE ? "holds file data: reading it fails with EIO"
 							: "in the pool's own structures: run fsck.pmfuse");
 	if (!info.was_clean)
-		fprintf(stderr, "pmfuse: %s was not unmounted cleanly: %u transactions rolled back, "
-			"%u orphan inodes freed\n", o.pool, info.rolled_back, info.orphans);
+		fuse_log(FUSE_LOG_WARNING, "%s was not unmounted cleanly: %u transactions rolled back, "
+			 "%u orphan inodes freed\n", o.pool, info.rolled_back, info.orphans);
 	fflush(stderr);
 	if (!cl.foreground)
 		openlog("pmfuse", LOG_PID, LOG_DAEMON);
 	fuse_daemonize(cl.foreground);
 	daemonized = !cl.foreground;
+	if (daemonized && log_max >= FUSE_LOG_NOTICE)
+		syslog(LOG_NOTICE, "%s", mounted); /* the terminal saw it; so does the journal */
 	if (pm_stop_start(se, cl.mountpoint, &mnt) != 0 || pm_flusher_start(mnt.fs, se) != 0)
 		fuse_session_exit(se);
 
 	ran = true;
 	ret = pm_loop_run(se, cl.singlethread ? 1 : cl.max_threads, spin_us);
 	if (ret < 0)
-		fprintf(stderr, "pmfuse: reading /dev/fuse: %s\n", strerror(-ret));
+		fuse_log(FUSE_LOG_ERR, "reading /dev/fuse: %s\n", strerror(-ret));
 	pm_stop_finish();
 	pm_flusher_stop();
 	fuse_session_unmount(se);
@@ -262,8 +297,8 @@ out_session:
 	fuse_session_destroy(se);
 out_fs:
 	if (o.crash_emulation)
-		fprintf(stderr, "pmfuse: crash emulation: %lu flush/drain events\n",
-			(unsigned long)pm_fs_media_events(mnt.fs));
+		fuse_log(FUSE_LOG_NOTICE, "crash emulation: %lu flush/drain events\n",
+			 (unsigned long)pm_fs_media_events(mnt.fs));
 	pm_fs_close(&mnt.fs);
 	/* the loop returns the number of the signal that ended it: a clean stop */
 	ret = ran && ret >= 0 ? 0 : 1;
@@ -271,6 +306,7 @@ out_args:
 	free(cl.mountpoint);
 	free(o.sync);
 	free(o.spin);
+	free(o.loglevel);
 	fuse_opt_free_args(&args);
 	return ret;
 }

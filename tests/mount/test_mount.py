@@ -301,6 +301,8 @@ def test_posix_locks_between_processes(mount):
     ("timeout=abc", "invalid parameter"),
     ("sync=sometimes", "invalid sync policy"),
     ("sync=periodic=0ms", "invalid sync policy"),
+    ("loglevel=loud", "invalid loglevel"),
+    ("loglevel=", "invalid loglevel"),
 ])
 def test_bad_options_are_refused_before_mounting(pool, opts, words):
     """Bad -o values: one clear line, a non-zero exit, nothing mounted."""
@@ -308,3 +310,31 @@ def test_bad_options_are_refused_before_mounting(pool, opts, words):
     err = daemon_refuses(pool, opts)
     assert words in err, err
     assert len(err.splitlines()) == 1, f"one line expected: {err!r}"
+
+
+def test_mount_line_names_pool_size_granularity_and_policy(pool):
+    with Mount(pool, "sync=periodic=5s") as m:
+        line = next(l for l in m.daemon.stderr if l.startswith("pmfuse: mounted "))
+        assert f"mounted {pool} on {m.dir}: 256.0 MiB" in line, line
+        assert "granularity " in line and line.endswith("default policy periodic=5s"), line
+
+
+def test_loglevel_warning_keeps_the_mount_quiet(pool):
+    """-o loglevel=warning: no mount line (a notice), and nothing else either
+    on a clean mount and unmount; errors and warnings still get through"""
+    mnt = tempfile.mkdtemp(prefix="pmfuse-mnt-")
+    proc = subprocess.Popen([pmfuse_bin(), "-f", "-o", "loglevel=warning", pool, mnt],
+                            stderr=subprocess.PIPE, text=True)
+    try:
+        for _ in range(100):
+            if is_mounted(mnt):
+                break
+            time.sleep(0.05)
+        assert is_mounted(mnt), "the daemon did not mount"
+        write_file(os.path.join(mnt, "f"), b"quiet")
+    finally:
+        subprocess.run(["fusermount3", "-u", mnt], check=False)
+        _, err = proc.communicate(timeout=STOP_TIMEOUT)
+        os.rmdir(mnt)
+    assert proc.returncode == 0
+    assert err == "", err
