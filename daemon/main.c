@@ -17,6 +17,7 @@
 #include "bdi.h"
 #include "flusher.h"
 #include "loop.h"
+#include "notify.h"
 #include "policy.h"
 
 struct options {
@@ -253,7 +254,6 @@ int main(int argc, char *argv[])
 	if (bret)
 		fuse_log(FUSE_LOG_WARNING, "note: the kernel's dirty-page and read-ahead limits for "
 			 "this mount stay (%s): large writes may be throttled\n", strerror(-bret));
-	free(abs_mnt);
 	pm_format_size(info.pool_size, hs, sizeof(hs));
 	char policy_s[32] = "fsync";
 	int plen = pm_fs_getxattr(mnt.fs, FUSE_ROOT_ID, "user.pmfuse.sync", policy_s, sizeof(policy_s) - 1);
@@ -287,7 +287,14 @@ int main(int argc, char *argv[])
 		fuse_session_exit(se);
 
 	ran = true;
+	char status[PATH_MAX * 2 + 128];
+	snprintf(status, sizeof(status), "serving %s on %s: granularity %s%s, default policy %s", o.pool,
+		 cl.mountpoint, info.granularity, info.map_sync ? ", MAP_SYNC" : "", policy_s);
+	/* absolute: a daemon in the background has left its directory */
+	pm_notify_ready(abs_mnt ? abs_mnt : cl.mountpoint, status);
+	free(abs_mnt);
 	ret = pm_loop_run(se, cl.singlethread ? 1 : cl.max_threads, spin_us);
+	pm_notify_stopping();
 	if (ret < 0)
 		fuse_log(FUSE_LOG_ERR, "reading /dev/fuse: %s\n", strerror(-ret));
 	pm_stop_finish();

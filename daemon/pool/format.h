@@ -10,7 +10,7 @@
  *   data area    data_blocks blocks: file data, tree nodes, directory
  *                blocks, xattr blobs; free space is rebuilt at mount
  *
- * See man/pmfuse-format.5 for the same table with every field.
+ * See man/pmfuse.5 for the same table with every field.
  */
 #ifndef PM_FORMAT_H
 #define PM_FORMAT_H

@@ -47,6 +47,38 @@ def test_example_built_against_installed_pkgconfig():
         os.unlink(pool)
 
 
+EXPECTED = [  # relative to the prefix, as meson installs them by default
+    "sbin/pmfuse", "sbin/mkfs.pmfuse", "sbin/fsck.pmfuse", "bin/pmfusectl",
+    "include/pmfuse.h", "lib/systemd/system/pmfuse@.service",
+    "share/man/man8/pmfuse.8", "share/man/man8/mkfs.pmfuse.8", "share/man/man8/fsck.pmfuse.8",
+    "share/man/man8/pmfusectl.8", "share/man/man5/pmfuse.5", "share/man/man3/libpmfuse.3",
+]
+
+
+def test_install_puts_everything_in_place():
+    build = os.environ["MESON_BUILD_ROOT_DIR"]
+    stage = tempfile.mkdtemp(prefix="pmfuse-install-")
+    run(["meson", "install", "-C", build, "--no-rebuild", "--skip-subprojects", "--destdir", stage,
+         "--quiet"])
+    prefix = os.path.join(stage, "usr", "local")
+    files = {os.path.relpath(os.path.join(d, f), prefix) for d, _, fs in os.walk(stage) for f in fs}
+    missing = [f for f in EXPECTED if f not in files]
+    assert not missing, f"not installed: {missing}; installed: {sorted(files)}"
+    # one page per public function of libpmfuse
+    with open(os.path.join(SRC, "lib", "pmfuse.h")) as h:
+        import re
+        funcs = set(re.findall(r"^[a-z][^(\n]*[ *](pmfuse_[a-z_]+)\(", h.read(), re.M))
+    assert funcs
+    for fn in funcs:
+        assert f"share/man/man3/{fn}.3" in files, fn
+    assert any(f.startswith("lib/") and "libpmfuse.so" in f for f in files), sorted(files)
+    assert any(f.endswith("pkgconfig/pmfuse.pc") for f in files), sorted(files)
+    for exe in ("sbin/pmfuse", "sbin/mkfs.pmfuse", "sbin/fsck.pmfuse", "bin/pmfusectl"):
+        assert os.access(os.path.join(prefix, exe), os.X_OK), exe
+    with open(os.path.join(prefix, "lib/systemd/system/pmfuse@.service")) as u:
+        assert "ExecStart=/usr/local/sbin/pmfuse -f " in u.read()
+
+
 def check_example(exe, libdir, pool):
     with Mount(pool) as m:
         os.mkdir(m.path("d"))

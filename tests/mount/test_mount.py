@@ -102,7 +102,7 @@ def test_mount_helper(pool, via):
     q = shlex.quote
     if via == "fuse.pmfuse":
         mount_cmd = (f"mount --bind {q(bindir)} /usr/local/sbin\n"
-                     f"mount -t fuse.pmfuse -o allow_other {q(pool)} {q(mnt)}")
+                     f"mount -t fuse.pmfuse -o defaults,sync=fsync,allow_other {q(pool)} {q(mnt)}")
     else:
         mount_cmd = f"mount -t fuse -o allow_other {q(daemon + '#' + pool)} {q(mnt)}"
     script = f"""
