@@ -338,3 +338,59 @@ def test_loglevel_warning_keeps_the_mount_quiet(pool):
         os.rmdir(mnt)
     assert proc.returncode == 0
     assert err == "", err
+
+
+def test_daemonized_messages_go_to_syslog(pool):
+    """Once detached, the daemon logs through syslog(3): the mount line (and
+    the unclean-shutdown warning) arrive at /dev/log. The daemon runs in a
+    private mount namespace whose /dev is a tmpfs holding /dev/fuse,
+    /dev/null, /dev/shm (where the pools are) and a /dev/log that is this
+    test's datagram socket."""
+    sockdir = tempfile.mkdtemp(prefix="pmfuse-log-")
+    sock_path = os.path.join(sockdir, "log")
+    sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+    sock.bind(sock_path)
+    os.mkdir(os.path.join(sockdir, "shm"))  # the pools live in /dev/shm: kept in view
+    mnt = tempfile.mkdtemp(prefix="pmfuse-mnt-")
+    q = shlex.quote
+    script = f"""
+set -e
+mount --bind /dev/shm {q(sockdir)}/shm
+mount -t tmpfs pmfuse-dev /dev
+mkdir /dev/shm
+mount --move {q(sockdir)}/shm /dev/shm
+mknod -m 666 /dev/fuse c 10 229
+mknod -m 666 /dev/null c 1 3
+ln -s {q(sock_path)} /dev/log
+{q(pmfuse_bin())} {q(pool)} {q(mnt)}
+printf logged > {q(mnt)}/f
+fusermount3 -u {q(mnt)}
+"""
+    try:
+        run(["unshare", "--mount", "--propagation", "private", "sh", "-c", script], timeout=60)
+        deadline = time.monotonic() + STOP_TIMEOUT
+        while _pool_processes(pool) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert not _pool_processes(pool), "the daemonized pmfuse did not exit after unmount"
+        sock.settimeout(5)
+        msgs = []
+        try:
+            while True:
+                msgs.append(sock.recv(4096).decode(errors="replace"))
+                sock.settimeout(0.2)
+        except socket.timeout:
+            pass
+        mounted = [m for m in msgs if "pmfuse[" in m and f"mounted {pool} on " in m]
+        assert mounted, msgs
+        assert mounted[0].startswith("<29>"), mounted[0]  # facility daemon, level notice
+        assert "default policy fsync" in mounted[0]
+    finally:
+        for pid in _pool_processes(pool):
+            os.kill(pid, 9)
+        sock.close()
+        os.unlink(sock_path)
+        os.rmdir(os.path.join(sockdir, "shm"))
+        os.rmdir(sockdir)
+        os.rmdir(mnt)
+    with Mount(pool) as m:  # clean: no warning; the data is there
+        assert read_file(m.path("f")) == b"logged"
