@@ -263,15 +263,14 @@ static void test_msync_skipped_in_ram(void)
  * reads as zeros and is reported to the thread, once */
 static void test_sigbus_is_a_media_error(void)
 {
-	char tmpl[] = "/dev/shm/pmfuse-unit-XXXXXX";
-	int fd = g_mkstemp(tmpl);
+	g_autofree char *path = unit_pool_file(SIZE); /* nameless: nothing is left behind */
+	int fd = open(path, O_RDWR);
 	struct pm_media *m = NULL;
 	volatile uint8_t *base;
 	uint64_t off = 0;
 
 	g_assert_cmpint(fd, >=, 0);
-	g_assert_cmpint(posix_fallocate(fd, 0, SIZE), ==, 0);
-	g_assert_cmpint(pm_media_open(tmpl, 0, &m), ==, 0);
+	g_assert_cmpint(pm_media_open(path, 0, &m), ==, 0);
 	base = pm_media_base(m);
 	base[0] = 7;
 	g_assert_false(pm_media_fault_taken());
@@ -285,7 +284,6 @@ static void test_sigbus_is_a_media_error(void)
 	g_assert_cmpuint(base[0], ==, 7); /* the healthy part is untouched */
 	g_assert_false(pm_media_fault_taken());
 	pm_media_delete(&m);
-	unlink(tmpl);
 	close(fd);
 }
 
