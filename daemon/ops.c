@@ -77,17 +77,22 @@ static struct pm_cred cred_of(fuse_req_t req)
 /* checked -- ret, or -EIO when the engine call that gave it took a media
  * error (the pool file truncated under us, poison on DAX: fs.h); the file
  * system is read-only from then on. The first such error is logged. */
-static int checked(struct pm_fs *fs, int ret)
+static void log_media_error(struct pm_fs *fs)
 {
 	static bool logged;
 	uint64_t faults, off;
 
-	ret = pm_fs_media_check(fs, ret);
-	if (ret == -EIO && pm_fs_media_error(fs, &faults, &off) &&
-	    !__atomic_exchange_n(&logged, true, __ATOMIC_RELAXED))
+	if (pm_fs_media_error(fs, &faults, &off) && !__atomic_exchange_n(&logged, true, __ATOMIC_RELAXED))
 		fuse_log(FUSE_LOG_ERR, "media error in the pool (near offset %llu): that request fails with "
 			 "EIO and the file system is read-only from now on; healthy data can still be read. "
 			 "Unmount and run fsck.pmfuse\n", (unsigned long long)off);
+}
+
+static int checked(struct pm_fs *fs, int ret)
+{
+	ret = pm_fs_media_check(fs, ret);
+	if (ret == -EIO)
+		log_media_error(fs);
 	return ret;
 }
 #define CHECKED(req, call) checked(FS(req), (call))
@@ -323,7 +328,7 @@ static int send_iov(void *arg, const struct iovec *iov, int cnt)
 	 * EIO from the kernel */
 	if (fuse_reply_iov(c->req, iov, cnt) == -EFAULT) {
 		pm_fs_media_failed(c->fs);
-		checked(c->fs, -EIO); /* logs it */
+		log_media_error(c->fs);
 	}
 	return 0;
 }

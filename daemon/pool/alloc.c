@@ -116,6 +116,17 @@ int pm_alloc_reserve_bad(struct pm_fs *fs, uint64_t first, uint64_t last)
 	return where;
 }
 
+uint64_t pm_alloc_used_end(struct pm_fs *fs)
+{
+	uint64_t i = fs->sb.data_blocks;
+
+	pthread_mutex_lock(&fs->alloc_lock);
+	while (i > 0 && !BIT_TEST(fs->bmap, i - 1))
+		i--;
+	pthread_mutex_unlock(&fs->alloc_lock);
+	return i;
+}
+
 int pm_alloc_inode(struct pm_fs *fs, uint64_t *ino)
 {
 	uint64_t n = fs->sb.inode_count + 1, i;

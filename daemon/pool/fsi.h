@@ -103,6 +103,9 @@ int pm_alloc_init(struct pm_fs *fs);
  * bad range of the media) out of allocation; says where the worst of them
  * lies (enum pm_bad_where, fs.h) */
 int pm_alloc_reserve_bad(struct pm_fs *fs, uint64_t first, uint64_t last);
+/* pm_alloc_used_end -- index in the data area of the last block in use + 1
+ * (0: none in use) */
+uint64_t pm_alloc_used_end(struct pm_fs *fs);
 void pm_alloc_fini(struct pm_fs *fs);
 /* pm_alloc_blocks -- up to want contiguous blocks near goal; returns the
  * count (> 0) and the first block in *start, or -ENOSPC */

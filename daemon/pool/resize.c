@@ -21,17 +21,6 @@
 #include "parse.h"
 #include "super.h"
 
-#define BIT_TEST(map, i) (((map)[(i) >> 6] >> ((i) & 63)) & 1)
-
-/* used_end -- index in the data area of the last block in use + 1 */
-static uint64_t used_end(const struct pm_fs *fs)
-{
-	for (uint64_t i = fs->sb.data_blocks; i > 0; i--)
-		if (BIT_TEST(fs->bmap, i - 1))
-			return i;
-	return 0;
-}
-
 static void write_super(struct pm_fs *fs, const struct pm_super *sb)
 {
 	memcpy(fs->base + PM_BLOCK_SIZE, sb, sizeof(*sb));
@@ -62,7 +51,7 @@ int pm_fs_resize(const char *path, uint64_t size, uint64_t *old_size, uint64_t *
 		ret = pm_err(EINVAL, "the pool's inode table and journal need at least %s", want);
 		goto out;
 	}
-	end = used_end(fs);
+	end = pm_alloc_used_end(fs);
 	if (total < sb.data_start + end) {
 		pm_format_size((sb.data_start + end) * PM_BLOCK_SIZE, want, sizeof(want));
 		ret = pm_err(EBUSY, "blocks past the new end are in use: the pool cannot shrink below %s", want);
