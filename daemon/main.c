@@ -18,54 +18,8 @@
 #include "flusher.h"
 #include "loop.h"
 #include "notify.h"
+#include "options.h"
 #include "policy.h"
-
-struct options {
-	const char *pool;
-	char *sync;
-	double timeout;
-	char *spin;
-	char *loglevel;
-	int kernel_limits;
-	int no_writeback;
-	int crash_emulation;
-	unsigned long crash_at;
-	int ro;
-	int show_help;
-	int show_version;
-};
-
-#define OPT(t, p) { t, offsetof(struct options, p), 1 }
-enum { KEY_RO = 1 };
-static const struct fuse_opt option_spec[] = {
-	OPT("sync=%s", sync),
-	OPT("timeout=%lf", timeout),
-	OPT("spin=%s", spin),
-	OPT("loglevel=%s", loglevel),
-	OPT("kernel_limits", kernel_limits),
-	OPT("no_writeback", no_writeback),
-	OPT("crash_emulation", crash_emulation),
-	OPT("crash_at=%lu", crash_at),
-	OPT("-h", show_help),
-	OPT("--help", show_help),
-	OPT("-V", show_version),
-	OPT("--version", show_version),
-	FUSE_OPT_KEY("ro", KEY_RO),
-	FUSE_OPT_END
-};
-
-static int opt_proc(void *data, const char *arg, int key, struct fuse_args *outargs)
-{
-	struct options *o = data;
-
-	if (key == FUSE_OPT_KEY_NONOPT && !o->pool) {
-		o->pool = arg; /* the first positional argument; the second is the mount point */
-		return 0;
-	}
-	if (key == KEY_RO)
-		o->ro = 1; /* and kept, for the kernel */
-	return 1;
-}
 
 static void usage(const char *prog)
 {
@@ -107,21 +61,7 @@ static void usage(const char *prog)
 }
 
 static bool daemonized;
-static int log_max = FUSE_LOG_INFO; /* -o loglevel= */
-
-/* parse_loglevel -- "error", "warning", "notice", "info", "debug" */
-static int parse_loglevel(const char *s)
-{
-	static const struct { const char *name; int level; } levels[] = {
-		{ "error", FUSE_LOG_ERR }, { "err", FUSE_LOG_ERR }, { "warning", FUSE_LOG_WARNING },
-		{ "notice", FUSE_LOG_NOTICE }, { "info", FUSE_LOG_INFO }, { "debug", FUSE_LOG_DEBUG },
-	};
-
-	for (size_t i = 0; i < sizeof(levels) / sizeof(levels[0]); i++)
-		if (strcmp(s, levels[i].name) == 0)
-			return levels[i].level;
-	return -1;
-}
+static int log_max = FUSE_LOG_INFO; /* -o loglevel= (options.c) */
 
 /* log_line -- libfuse's messages as pmfuse's: one "pmfuse: " prefix, to
  * stderr in the foreground and to syslog once daemonized */
@@ -161,19 +101,22 @@ static int fail(const char *fmt, const char *arg)
 int main(int argc, char *argv[])
 {
 	struct fuse_args args = FUSE_ARGS_INIT(argc, argv);
-	struct options o = { .timeout = 86400.0 };
-	struct fuse_cmdline_opts cl = { 0 };
+	struct pm_options o;
 	struct pm_mount mnt = { 0 };
 	struct fuse_session *se;
 	struct pm_info info;
-	char hs[32];
+	char hs[32], err[512];
 	int ret = 1;
 	bool ran = false; /* the session loop ran (and ret is its result) */
 
 	fuse_set_log_func(log_line);
-	if (fuse_opt_parse(&args, &o, option_spec, opt_proc) != 0)
+	int pret = pm_options_parse(&args, &o, err, sizeof(err));
+	if (pret < 0) {
+		if (err[0])
+			fail("%s", err);
 		goto out_args;
-	if (o.show_help || o.show_version) {
+	}
+	if (pret > 0) {
 		if (o.show_help)
 			usage(argv[0]);
 		else
@@ -181,49 +124,13 @@ int main(int argc, char *argv[])
 		ret = 0;
 		goto out_args;
 	}
-	if (fuse_parse_cmdline(&args, &cl) != 0)
-		goto out_args;
-	if (!o.pool || !cl.mountpoint) {
-		fprintf(stderr, "Usage: %s [options] POOL MOUNTPOINT (see --help)\n", argv[0]);
-		goto out_args;
-	}
+	log_max = o.log_max;
 	struct stat mst;
-	if (stat(cl.mountpoint, &mst) != 0 || !S_ISDIR(mst.st_mode)) {
-		ret = fail("mount point %s does not exist or is not a directory", cl.mountpoint);
+	if (stat(o.mountpoint, &mst) != 0 || !S_ISDIR(mst.st_mode)) {
+		ret = fail("mount point %s does not exist or is not a directory", o.mountpoint);
 		goto out_args;
 	}
-	struct pm_sync policy;
-	if (o.sync && pm_sync_parse(o.sync, strlen(o.sync), &policy) != 0) {
-		ret = fail("invalid sync policy '%s' (fsync, periodic=<N>ms|<N>s, close, immediate, never)",
-			   o.sync);
-		goto out_args;
-	}
-	unsigned spin_us = 200;
-	if (o.spin) {
-		char *end;
-		unsigned long v = strtoul(o.spin, &end, 10);
-		if (!*o.spin || *o.spin == '-' || *end || v > 1000000) {
-			ret = fail("invalid spin=%s (microseconds, 0 to 1000000)", o.spin);
-			goto out_args;
-		}
-		spin_us = (unsigned)v;
-	}
-	if (o.loglevel && (log_max = parse_loglevel(o.loglevel)) < 0) {
-		ret = fail("invalid loglevel=%s (error, warning, notice, info, debug)", o.loglevel);
-		goto out_args;
-	}
-	if (cl.debug)
-		log_max = FUSE_LOG_DEBUG; /* -d: every request is logged */
-	if (!(o.timeout >= 0)) {
-		ret = fail("invalid timeout%s", "");
-		goto out_args;
-	}
-	fuse_opt_add_arg(&args, "-odefault_permissions");
-	fuse_opt_add_arg(&args, "-ofsname=pmfuse");
-	fuse_opt_add_arg(&args, "-osubtype=pmfuse");
 
-	if (o.crash_at)
-		o.crash_emulation = 1;
 	pm_fs_arm_crash(o.crash_at); /* counted from the open: recovery included */
 	if (pm_fs_open(o.pool, (o.ro ? PM_FS_RDONLY : 0) | (o.crash_emulation ? PM_FS_EMULATE : 0),
 		       &mnt.fs)) {
@@ -243,8 +150,8 @@ int main(int argc, char *argv[])
 		goto out_fs;
 	if (pm_stop_install() != 0)
 		goto out_session;
-	char *abs_mnt = realpath(cl.mountpoint, NULL);
-	if (fuse_session_mount(se, cl.mountpoint) != 0) {
+	char *abs_mnt = realpath(o.mountpoint, NULL);
+	if (fuse_session_mount(se, o.mountpoint) != 0) {
 		free(abs_mnt);
 		goto out_session;
 	}
@@ -260,7 +167,7 @@ int main(int argc, char *argv[])
 	policy_s[plen > 0 ? plen : 5] = '\0';
 	char mounted[PATH_MAX * 2 + 256];
 	snprintf(mounted, sizeof(mounted), "mounted %s on %s: %s, %lu inodes, granularity %s%s%s, "
-		 "default policy %s%s", o.pool, cl.mountpoint, hs, (unsigned long)info.inode_count,
+		 "default policy %s%s", o.pool, o.mountpoint, hs, (unsigned long)info.inode_count,
 		 info.granularity, info.map_sync ? ", MAP_SYNC" : "",
 		 info.in_ram ? " (pool in RAM: msync, a no-op there, is skipped)" : "", policy_s,
 		 o.crash_emulation ? ", CRASH EMULATION" : "");
@@ -277,23 +184,23 @@ int main(int argc, char *argv[])
 		fuse_log(FUSE_LOG_WARNING, "%s was not unmounted cleanly: %u transactions rolled back, "
 			 "%u orphan inodes freed\n", o.pool, info.rolled_back, info.orphans);
 	fflush(stderr);
-	if (!cl.foreground)
+	if (!o.foreground)
 		openlog("pmfuse", LOG_PID, LOG_DAEMON);
-	fuse_daemonize(cl.foreground);
-	daemonized = !cl.foreground;
+	fuse_daemonize(o.foreground);
+	daemonized = !o.foreground;
 	if (daemonized && log_max >= FUSE_LOG_NOTICE)
 		syslog(LOG_NOTICE, "%s", mounted); /* the terminal saw it; so does the journal */
-	if (pm_stop_start(se, cl.mountpoint, &mnt) != 0 || pm_flusher_start(mnt.fs, se) != 0)
+	if (pm_stop_start(se, o.mountpoint, &mnt) != 0 || pm_flusher_start(mnt.fs, se) != 0)
 		fuse_session_exit(se);
 
 	ran = true;
 	char status[PATH_MAX * 2 + 128];
 	snprintf(status, sizeof(status), "serving %s on %s: granularity %s%s, default policy %s", o.pool,
-		 cl.mountpoint, info.granularity, info.map_sync ? ", MAP_SYNC" : "", policy_s);
+		 o.mountpoint, info.granularity, info.map_sync ? ", MAP_SYNC" : "", policy_s);
 	/* absolute: a daemon in the background has left its directory */
-	pm_notify_ready(abs_mnt ? abs_mnt : cl.mountpoint, status);
+	pm_notify_ready(abs_mnt ? abs_mnt : o.mountpoint, status);
 	free(abs_mnt);
-	ret = pm_loop_run(se, cl.singlethread ? 1 : cl.max_threads, spin_us);
+	ret = pm_loop_run(se, o.singlethread ? 1 : o.max_threads, o.spin_us);
 	pm_notify_stopping();
 	if (ret < 0)
 		fuse_log(FUSE_LOG_ERR, "reading /dev/fuse: %s\n", strerror(-ret));
@@ -310,10 +217,7 @@ out_fs:
 	/* the loop returns the number of the signal that ended it: a clean stop */
 	ret = ran && ret >= 0 ? 0 : 1;
 out_args:
-	free(cl.mountpoint);
-	free(o.sync);
-	free(o.spin);
-	free(o.loglevel);
+	pm_options_free(&o);
 	fuse_opt_free_args(&args);
 	return ret;
 }
