@@ -888,7 +888,7 @@ static void claim_inode(struct ck *c, uint64_t ino)
 		uint64_t size = MIN(w.end * PM_BLOCK_SIZE, PM_MAX_FILE_SIZE);
 		problem(c, FIX_UNSAFE, fx(c, "set to %" PRIu64, size),
 			"inode %" PRIu64 ": size %" PRIu64 " is above the largest file pmfuse allows"
-			" (16 TiB)", ino, di->size);
+			" (2^63 - 1 bytes)", ino, di->size);
 		PUT(c, di->size, size);
 	}
 	if (di->blocks != w.count) {

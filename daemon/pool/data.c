@@ -7,6 +7,9 @@
 #include "fsi.h"
 #include "journal.h"
 
+_Static_assert(((PM_MAX_FILE_SIZE - 1) >> PM_BLOCK_SHIFT) >> (PM_TREE_SHIFT * PM_TREE_MAX_HEIGHT) == 0,
+	       "a tree of the largest height maps every block of the largest file");
+
 static inline uint64_t tree_cap(unsigned h)
 {
 	return 1ull << (PM_TREE_SHIFT * h);

@@ -108,7 +108,7 @@ _Static_assert(sizeof(struct pm_time) == 16, "pm_time is 16 bytes");
  * pointer is a hole. */
 #define PM_TREE_FANOUT 512u
 #define PM_TREE_SHIFT 9
-#define PM_TREE_MAX_HEIGHT 5
+#define PM_TREE_MAX_HEIGHT 6 /* 2^54 blocks: room for the largest file, 2^63 - 1 bytes */
 
 struct pm_dinode {
 	uint32_t mode;           /* 0: free */

@@ -26,7 +26,11 @@
 
 #include "err.h"
 
-#define PM_MAX_FILE_SIZE (1ull << 44) /* 16 TiB */
+/* The largest file: the kernel's limit for every FUSE mount (s_maxbytes is
+ * MAX_LFS_FILESIZE, 8 EiB - 1 on 64-bit machines, and FUSE_INIT has no way
+ * to lower it). A smaller limit here would let the kernel's writeback cache
+ * accept writes the daemon must refuse later, when the writer is gone. */
+#define PM_MAX_FILE_SIZE ((uint64_t)INT64_MAX)
 
 struct pm_fs;
 
