@@ -121,6 +121,10 @@ void pm_inode_release(struct pm_fs *fs, struct pm_ino *pi)
 
 	pm_xattr_drop(fs, pi);
 	pm_data_truncate(fs, pi, 0);
+	/* blocks past the size (fallocate with KEEP_SIZE, or a fallocate
+	 * that ran out of space half way) are not cut by a truncate to the
+	 * size the file already has */
+	pm_data_trim(fs, pi);
 	if (di->root) /* a tree that could not be freed is left to fsck */
 		return;
 	bool own;

@@ -458,6 +458,45 @@ static void test_fallocate(void)
 	unit_pool_free(p);
 }
 
+/* blocks kept past the size (fallocate with KEEP_SIZE) go back to the
+ * free space, with the inode, when the file's last name goes: they used to
+ * stay with a nameless inode for fsck to find (stress-ng --fallocate) */
+static void test_unlink_preallocated(void)
+{
+	struct unit_pool *p = unit_pool_new(64 * UNIT_MiB, 0);
+	struct pm_fs *fs = p->fs;
+	struct pm_statfs st0, st;
+	uint64_t a, b, c;
+
+	unit_statfs(fs, &st0);
+	a = unit_create(fs, PM_ROOT_INO, "a", S_IFREG | 0644);
+	b = unit_create(fs, PM_ROOT_INO, "b", S_IFREG | 0644);
+	c = unit_create(fs, PM_ROOT_INO, "c", S_IFREG | 0644);
+	/* size 0, blocks past it */
+	g_assert_cmpint(pm_fs_fallocate(fs, a, FALLOC_FL_KEEP_SIZE, 0, UNIT_MiB), ==, 0);
+	/* data, and blocks past its end */
+	unit_write_pattern(fs, b, 0, 5000, 1);
+	g_assert_cmpint(pm_fs_fallocate(fs, b, FALLOC_FL_KEEP_SIZE, 0, 3 * UNIT_MiB), ==, 0);
+	/* blocks past the end, then a truncate to the size it has */
+	g_assert_cmpint(pm_fs_fallocate(fs, c, FALLOC_FL_KEEP_SIZE, UNIT_MiB, UNIT_MiB), ==, 0);
+	g_assert_cmpint(truncate_to(fs, c, 0), ==, 0);
+	g_assert_cmpuint(size_of(fs, a), ==, 0);
+	g_assert_cmpuint(size_of(fs, b), ==, 5000);
+	g_assert_cmpuint(bfree(fs), <, st0.bfree - 5 * 256);
+	g_assert_cmpint(pm_fs_unlink(fs, PM_ROOT_INO, "a"), ==, 0);
+	g_assert_cmpint(pm_fs_unlink(fs, PM_ROOT_INO, "b"), ==, 0);
+	g_assert_cmpint(pm_fs_unlink(fs, PM_ROOT_INO, "c"), ==, 0);
+	unit_statfs(fs, &st);
+	g_assert_cmpuint(st.bfree, ==, st0.bfree);
+	g_assert_cmpuint(st.ffree, ==, st0.ffree);
+	unit_assert_reopen_stable(p);
+	fs = p->fs;
+	unit_statfs(fs, &st);
+	g_assert_cmpuint(st.bfree, ==, st0.bfree);
+	g_assert_cmpuint(st.ffree, ==, st0.ffree);
+	unit_pool_free(p);
+}
+
 static void test_fallocate_errors(void)
 {
 	struct unit_pool *p = unit_pool_new(64 * UNIT_MiB, 0);
@@ -813,6 +852,7 @@ int main(int argc, char **argv)
 	unit_add("/data/punch-hole", test_punch_hole);
 	unit_add("/data/fallocate", test_fallocate);
 	unit_add("/data/fallocate-errors", test_fallocate_errors);
+	unit_add("/data/unlink-preallocated", test_unlink_preallocated);
 	unit_add("/data/lseek", test_lseek);
 	unit_add("/data/efbig", test_efbig);
 	unit_add("/data/enospc", test_enospc);
