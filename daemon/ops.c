@@ -545,6 +545,17 @@ static void pm_op_fallocate(fuse_req_t req, fuse_ino_t ino, int mode, off_t off,
 static void pm_op_lseek(fuse_req_t req, fuse_ino_t ino, off_t off, int whence, struct fuse_file_info *fi)
 {
 	uint64_t res;
+
+	/* Through the writeback cache the kernel holds written pages the pool
+	 * has not seen yet, and does not write them back before FUSE_LSEEK: an
+	 * answer from the pool would call them a hole, or the end of the file
+	 * (SEEK_DATA on a file just written failed with ENXIO). ENOSYS makes
+	 * the kernel answer from its own size, the file all data, for the rest
+	 * of the mount. Without the writeback cache the pool's answer is exact. */
+	if (MNT(req)->writeback) {
+		fuse_reply_err(req, ENOSYS);
+		return;
+	}
 	int ret = off < 0 ? -ENXIO : CHECKED(req, pm_fs_lseek(FS(req), ino, (uint64_t)off, whence, &res));
 
 	if (ret)

@@ -65,7 +65,41 @@ def test_sparse_file(mount):
     check_sparse(p)
 
 
-def test_seek_data_and_hole(mount):
+def test_seek_data_and_hole(pool):
+    # Without the writeback cache every written byte is in the pool: the
+    # daemon reports holes exactly.
+    with Mount(pool, "no_writeback") as mount:
+        check_seek_data_and_hole(mount)
+
+
+def test_seek_in_writeback_cache(mount):
+    """Through the writeback cache, data the kernel has not yet written back
+    is data for SEEK_DATA/SEEK_HOLE (the daemon cannot see it: the kernel
+    answers from its own size, the whole file data); it was ENXIO."""
+    fd = os.open(mount.path("fresh"), os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+        write_all(fd, b"x" * 65536, offset=0)
+        assert os.lseek(fd, 0, os.SEEK_DATA) == 0
+        assert os.lseek(fd, 4096, os.SEEK_DATA) == 4096
+        assert os.lseek(fd, 0, os.SEEK_HOLE) == 65536
+        assert_errno(errno.ENXIO, os.lseek, fd, 65536, os.SEEK_DATA)
+        write_all(fd, b"y" * 10, offset=HOLE_AT)
+        assert os.lseek(fd, 70000, os.SEEK_DATA) == 70000
+        assert os.lseek(fd, 70000, os.SEEK_HOLE) == HOLE_AT + 10
+    finally:
+        os.close(fd)
+    p = mount.path("sparse")
+    make_sparse(p)
+    fd = os.open(p, os.O_RDONLY)
+    try:
+        assert os.lseek(fd, 0, os.SEEK_DATA) == 0
+        assert os.lseek(fd, 0, os.SEEK_HOLE) == HOLE_AT + 4096
+        assert_errno(errno.ENXIO, os.lseek, fd, HOLE_AT + 4096, os.SEEK_DATA)
+    finally:
+        os.close(fd)
+
+
+def check_seek_data_and_hole(mount):
     p = mount.path("sparse")
     make_sparse(p)
     size = HOLE_AT + 4096
@@ -187,9 +221,10 @@ def test_fallocate_punch_hole(mount):
         fallocate(fd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, MiB, MiB)
         st = os.fstat(fd)
         got = pread_all(fd, 4 * MiB, 0)
-        # The punched range is a hole for SEEK_HOLE too.
-        assert os.lseek(fd, 0, os.SEEK_HOLE) == MiB
-        assert os.lseek(fd, MiB, os.SEEK_DATA) == 2 * MiB
+        # Through the writeback cache the kernel answers SEEK_HOLE from its
+        # own size (test_seek_in_writeback_cache); the pool's holes show in
+        # test_punched_range_is_a_hole.
+        assert os.lseek(fd, 0, os.SEEK_HOLE) == 4 * MiB
         # Unaligned punch: partial blocks are zeroed, the rest stays.
         fallocate(fd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, 3 * MiB + 100, 5000)
     finally:
@@ -203,6 +238,19 @@ def test_fallocate_punch_hole(mount):
     assert read_file(p) == bytes(expect)
     mount.remount()
     assert read_file(p) == bytes(expect)
+
+
+def test_punched_range_is_a_hole(pool):
+    with Mount(pool, "no_writeback") as mount:
+        p = mount.path("f")
+        write_file(p, pattern(4 * MiB, 23))
+        fd = os.open(p, os.O_RDWR)
+        try:
+            fallocate(fd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, MiB, MiB)
+            assert os.lseek(fd, 0, os.SEEK_HOLE) == MiB
+            assert os.lseek(fd, MiB, os.SEEK_DATA) == 2 * MiB
+        finally:
+            os.close(fd)
 
 
 def _bytes_written(m):
