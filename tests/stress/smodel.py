@@ -380,13 +380,14 @@ def check_logs(mnt, chosen, inflight, exact):
     return problems
 
 
-def check_tree(mnt, logs, exact):
+def check_tree(mnt, logs, exact, others=()):
     """check_tree -- compare the mount with the processes' logs: a list of problems (empty: ok).
 
     logs: {pid: ProcLog}.  exact: a clean run (every op returned or the
-    worker finished); else after a crash (in flight: either state)."""
+    worker finished); else after a crash (in flight: either state).
+    others: top-level directories that belong to something else (stress-ng)."""
     problems = []
-    tree = scan(mnt)
+    tree = {p: v for p, v in scan(mnt).items() if p.partition("/")[0] not in others}
     chosen = []
     inflight = []
     for pid, log in sorted(logs.items()):
