@@ -16,6 +16,7 @@ static const struct fuse_opt option_spec[] = {
 	OPT("no_writeback", no_writeback),
 	OPT("crash_emulation", crash_emulation),
 	OPT("crash_at=%lu", crash_at),
+	OPT("nonempty", nonempty),
 	OPT("-h", show_help),
 	OPT("--help", show_help),
 	OPT("-V", show_version),
@@ -81,8 +82,10 @@ int pm_options_parse(struct fuse_args *args, struct pm_options *o, char *err, si
 		return -1;
 	if (o->show_help || o->show_version)
 		return 1;
-	if (fuse_parse_cmdline(args, &cl) != 0)
+	if (fuse_parse_cmdline(args, &cl) != 0) {
+		free(cl.mountpoint); /* libfuse keeps it when a later argument fails */
 		return -1;
+	}
 	o->mountpoint = cl.mountpoint;
 	o->foreground = cl.foreground;
 	o->debug = cl.debug;
@@ -104,6 +107,10 @@ int pm_options_parse(struct fuse_args *args, struct pm_options *o, char *err, si
 	if (o->loglevel && (o->log_max = parse_loglevel(o->loglevel)) < 0) {
 		snprintf(err, errlen, "invalid loglevel=%s (error, warning, notice, info, debug)",
 			 o->loglevel);
+		return -1;
+	}
+	if (o->max_threads < 1 || o->max_threads > 100000) {
+		snprintf(err, errlen, "invalid max_threads (1 to 100000 worker threads)");
 		return -1;
 	}
 	if (o->debug)

@@ -49,6 +49,29 @@ static int block_of(struct pm_fs *fs, struct pm_ino *dir, uint64_t b, struct pm_
 	return ret;
 }
 
+/* next_block -- the first block at or after *b (below nblocks) that is not
+ * a hole, in *out and *b; *out NULL when there is none. Holes are skipped a
+ * run at a time: a damaged size may claim a million blocks, and a readdir
+ * must not look each of them up. */
+static int next_block(struct pm_fs *fs, struct pm_ino *dir, uint64_t *b, uint64_t nblocks,
+		      struct pm_dirent **out)
+{
+	uint64_t pblk, run;
+	int ret;
+
+	*out = NULL;
+	while (*b < nblocks) {
+		if ((ret = pm_data_map(fs, dir, *b, nblocks - *b, &pblk, &run)))
+			return ret;
+		if (pblk) {
+			*out = pm_blk_ptr(fs, pblk);
+			return 0;
+		}
+		*b += run;
+	}
+	return 0;
+}
+
 /* check_head -- validate the in-use entry at slot s of block b */
 static int check_head(struct pm_fs *fs, uint64_t dino, uint64_t b, unsigned s, const struct pm_dirent *d)
 {
@@ -79,25 +102,26 @@ static int load(struct pm_fs *fs, struct pm_ino *dir)
 	d->freecnt = g_array_new(FALSE, TRUE, sizeof(guint8));
 	d->nblocks = dir->size / PM_BLOCK_SIZE;
 	g_array_set_size(d->freecnt, (guint)d->nblocks);
-	for (uint64_t b = 0; b < d->nblocks && !ret; b++) {
+	for (uint64_t b = 0, at; b < d->nblocks && !ret; b++) {
 		struct pm_dirent *blk;
 		unsigned free = 0;
 
-		if ((ret = block_of(fs, dir, b, &blk)))
+		at = b;
+		if ((ret = next_block(fs, dir, &b, d->nblocks, &blk)))
 			break;
-		if (!blk) {
-			free = PM_DIRENT_PER_BLOCK;
-		} else {
-			for (unsigned s = 0; s < PM_DIRENT_PER_BLOCK; s += head_slots(&blk[s])) {
-				if ((ret = check_head(fs, dir->ino, b, s, &blk[s])))
-					break;
-				if (blk[s].ino == 0) {
-					free += head_slots(&blk[s]);
-					continue;
-				}
-				g_hash_table_replace(d->names, g_strndup(blk[s].name, blk[s].name_len),
-						     (gpointer)(uintptr_t)((b << 6 | s) + 1));
+		for (; at < b; at++) /* holes: all free */
+			g_array_index(d->freecnt, guint8, at) = PM_DIRENT_PER_BLOCK;
+		if (!blk)
+			break;
+		for (unsigned s = 0; s < PM_DIRENT_PER_BLOCK; s += head_slots(&blk[s])) {
+			if ((ret = check_head(fs, dir->ino, b, s, &blk[s])))
+				break;
+			if (blk[s].ino == 0) {
+				free += head_slots(&blk[s]);
+				continue;
 			}
+			g_hash_table_replace(d->names, g_strndup(blk[s].name, blk[s].name_len),
+					     (gpointer)(uintptr_t)((b << 6 | s) + 1));
 		}
 		g_array_index(d->freecnt, guint8, b) = (guint8)free;
 	}
@@ -327,12 +351,13 @@ int pm_dir_next(struct pm_fs *fs, struct pm_ino *dir, uint64_t pos, struct pm_di
 
 	for (uint64_t b = pos >> 6; b < nblocks; b++) {
 		struct pm_dirent *blk;
-		unsigned from = b == (pos >> 6) ? (unsigned)(pos & 63) : 0;
+		unsigned from;
 
-		if ((ret = block_of(fs, dir, b, &blk)))
+		if ((ret = next_block(fs, dir, &b, nblocks, &blk)))
 			return ret;
 		if (!blk)
-			continue;
+			break;
+		from = b == (pos >> 6) ? (unsigned)(pos & 63) : 0;
 		for (unsigned s = 0; s < PM_DIRENT_PER_BLOCK; s += head_slots(&blk[s])) {
 			if ((ret = check_head(fs, dir->ino, b, s, &blk[s])))
 				return ret;
