@@ -1,4 +1,5 @@
 /* main.c -- pmfuse: options, pool open, FUSE session, signals */
+#include <dirent.h>
 #include <errno.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -43,6 +44,9 @@ static void usage(const char *prog)
 	       "                           default, as root, pmfuse lifts them\n"
 	       "    -o no_writeback        do not use the kernel's writeback cache\n"
 	       "    -o ro                  mount read-only\n"
+	       "    -o nonempty            mount even if MOUNTPOINT is not empty (its\n"
+	       "                           files are hidden while mounted); by default a\n"
+	       "                           mount point that is not empty is refused\n"
 	       "    -o crash_emulation     testing aid: work on a volatile copy of the pool;\n"
 	       "                           only flushed ranges reach the pool file, so\n"
 	       "                           killing the daemon is a power failure\n"
@@ -90,12 +94,65 @@ static void log_line(enum fuse_log_level level, const char *fmt, va_list ap)
 	fprintf(stderr, "pmfuse: %s%s", text, n && text[n - 1] == '\n' ? "" : "\n");
 }
 
-static int fail(const char *fmt, const char *arg)
+/* fail -- one "pmfuse: " line on stderr; returns the exit status, 1 */
+static int fail(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+static int fail(const char *fmt, ...)
 {
+	va_list ap;
+
+	va_start(ap, fmt);
 	fprintf(stderr, "pmfuse: ");
-	fprintf(stderr, fmt, arg);
+	vfprintf(stderr, fmt, ap);
 	fputc('\n', stderr);
+	va_end(ap);
 	return 1;
+}
+
+/* check_mountpoint -- an existing directory and, unless nonempty, an empty
+ * one (libfuse 3 no longer checks: a mount would hide the files in it);
+ * one line on stderr and 1 if not */
+static int check_mountpoint(const char *path, bool nonempty)
+{
+	struct stat st;
+	struct dirent *e;
+	DIR *d;
+
+	if (stat(path, &st) != 0)
+		return errno == ENOENT ? fail("mount point %s does not exist", path)
+				       : fail("mount point %s: %s", path, strerror(errno));
+	if (!S_ISDIR(st.st_mode))
+		return fail("mount point %s is not a directory", path);
+	if (nonempty)
+		return 0;
+	if (!(d = opendir(path)))
+		return fail("cannot read mount point %s: %s (-o nonempty mounts without looking)", path,
+			    strerror(errno));
+	errno = 0;
+	while ((e = readdir(d)) && (strcmp(e->d_name, ".") == 0 || strcmp(e->d_name, "..") == 0))
+		errno = 0;
+	int err = errno;
+	closedir(d);
+	if (e)
+		return fail("mount point %s is not empty: its files would be hidden (-o nonempty "
+			    "mounts over them)", path);
+	if (err)
+		return fail("cannot read mount point %s: %s", path, strerror(err));
+	return 0;
+}
+
+/* fail_pool -- the engine's reason for refusing the pool, naming the pool
+ * (a superblock's message does not) and, where the pool is read-only to
+ * the daemon, what would work */
+static int fail_pool(const char *pool, int err, bool ro)
+{
+	const char *msg = pm_errmsg();
+	const char *hint = !ro && (err == -EACCES || err == -EPERM || err == -EROFS)
+				   ? " (the pool is read-only to the daemon: -o ro mounts it read-only)"
+				   : "";
+
+	if (strstr(msg, pool))
+		return fail("%s%s", msg, hint);
+	return fail("%s: %s%s", pool, msg, hint);
 }
 
 int main(int argc, char *argv[])
@@ -125,16 +182,14 @@ int main(int argc, char *argv[])
 		goto out_args;
 	}
 	log_max = o.log_max;
-	struct stat mst;
-	if (stat(o.mountpoint, &mst) != 0 || !S_ISDIR(mst.st_mode)) {
-		ret = fail("mount point %s does not exist or is not a directory", o.mountpoint);
+	if ((ret = check_mountpoint(o.mountpoint, o.nonempty)))
 		goto out_args;
-	}
 
 	pm_fs_arm_crash(o.crash_at); /* counted from the open: recovery included */
-	if (pm_fs_open(o.pool, (o.ro ? PM_FS_RDONLY : 0) | (o.crash_emulation ? PM_FS_EMULATE : 0),
-		       &mnt.fs)) {
-		ret = fail("%s", pm_errmsg());
+	int oret = pm_fs_open(o.pool, (o.ro ? PM_FS_RDONLY : 0) | (o.crash_emulation ? PM_FS_EMULATE : 0),
+			      &mnt.fs);
+	if (oret) {
+		ret = fail_pool(o.pool, oret, o.ro);
 		goto out_args;
 	}
 	mnt.timeout = o.timeout;

@@ -28,6 +28,7 @@ struct pm_options {
 	int crash_emulation;     /* set by crash_at too */
 	unsigned long crash_at;
 	int ro;
+	int nonempty;            /* -o nonempty: mount over a directory that is not empty */
 	int show_help;
 	int show_version;
 	int foreground;          /* -f */
