@@ -55,8 +55,9 @@ static void usage(const char *prog)
 	       "                           counted from the opening of the pool\n"
 	       "    -o allow_other         let other users in (needs user_allow_other in\n"
 	       "                           /etc/fuse.conf for non-root mounts)\n"
-	       "    -o max_threads=N       worker threads (default 10); libfuse's clone_fd\n"
-	       "                           and max_idle_threads are accepted and ignored\n"
+	       "    -o max_threads=N       worker threads, 1 to 100000 (default 10);\n"
+	       "                           libfuse's clone_fd and max_idle_threads are\n"
+	       "                           accepted and ignored\n"
 	       "    default_permissions is always on: the kernel checks permissions.\n"
 	       "\n",
 	       prog);

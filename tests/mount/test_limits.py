@@ -17,7 +17,7 @@ import pytest
 
 from pmtest import (FALLOC_FL_KEEP_SIZE, MiB, Mount, USER_GID, USER_UID, assert_errno,
                     daemon_refuses, fallocate, getxattr_sized, is_mounted, listxattr_sized,
-                    pattern, pmfuse_bin, read_file, run, wait_until, write_file)
+                    pattern, pmfuse_bin, read_file, run, size_bytes, wait_until, write_file)
 
 PATH_MAX = 4096  # bytes, with the terminating NUL: the longest path is 4095
 NAME_MAX = 255
@@ -467,3 +467,180 @@ def test_xattr_name_list_longer_than_the_kernel_takes(mount):
         os.removexattr(p, n)
     assert listxattr_sized(p, 0) == (len(names) - 3) * (NAME_MAX + 1) <= XATTR_LIST_MAX
     assert sorted(os.listxattr(p)) == sorted(names[3:])
+
+
+# --- mounts that must be refused ------------------------------------------------------
+
+SMALL = "16M"  # pools hashed before and after: small ones
+
+
+def digest(path):
+    """digest -- sha256 of a file's bytes, or a description of what else it is."""
+    st = os.lstat(path) if os.path.lexists(path) else None
+    if st is None:
+        return "absent"
+    if not stat.S_ISREG(st.st_mode):
+        return f"mode {st.st_mode:o}"
+    with open(path, "rb") as f:
+        return hashlib.sha256(f.read()).hexdigest()
+
+
+def refused(pool, opts=None, mountpoint=None, words=()):
+    """refused -- the daemon refuses: one 'pmfuse: ' line naming what is wrong,
+    a non-zero exit, nothing mounted (daemon_refuses checks those), and the
+    pool's bytes unchanged. Returns the line."""
+    before = digest(pool)
+    err = daemon_refuses(pool, opts, mountpoint)
+    assert len(err.splitlines()) == 1, f"one line expected: {err!r}"
+    for w in words:
+        assert w in err, f"{w!r} not in {err!r}"
+    assert digest(pool) == before, f"the refused mount changed {pool}"
+    return err
+
+
+@pytest.fixture
+def scratch():
+    d = tempfile.mkdtemp(prefix="pmfuse-limits-")
+    yield d
+    subprocess.run(["rm", "-rf", d], check=False)
+
+
+def test_mount_point_missing_or_not_a_directory(make_pool, scratch):
+    pool = make_pool(SMALL)
+    missing = os.path.join(scratch, "no-such-dir")
+    refused(pool, mountpoint=missing, words=["no-such-dir"])
+    afile = os.path.join(scratch, "afile")
+    write_file(afile, b"not a directory")
+    refused(pool, mountpoint=afile, words=[afile, "not a directory"])
+    assert read_file(afile) == b"not a directory"
+    os.symlink(afile, os.path.join(scratch, "link"))
+    refused(pool, mountpoint=os.path.join(scratch, "link"), words=["not a directory"])
+
+
+def test_mount_point_not_empty_needs_nonempty(make_pool, scratch):
+    """A mount would hide the files in the mount point: refused unless
+    -o nonempty; with it the files are hidden while mounted and back after."""
+    pool = make_pool(SMALL)
+    mnt = os.path.join(scratch, "mnt")
+    os.mkdir(mnt)
+    write_file(os.path.join(mnt, "underneath"), b"hidden")
+    refused(pool, mountpoint=mnt, words=[mnt, "not empty", "nonempty"])
+    os.unlink(os.path.join(mnt, "underneath"))
+    os.mkdir(os.path.join(mnt, ".hidden-dir"))  # a dot name counts too
+    refused(pool, mountpoint=mnt, words=["not empty"])
+    os.rmdir(os.path.join(mnt, ".hidden-dir"))
+    write_file(os.path.join(mnt, "underneath"), b"hidden")
+
+    m = Mount(pool, "nonempty", start=False)
+    os.rmdir(m.dir)
+    m.dir = mnt  # close() leaves it: rmdir fails on what is underneath
+    with m:
+        m.start()
+        assert os.listdir(mnt) == []
+        write_file(os.path.join(mnt, "in-pool"), b"on top")
+    assert os.listdir(mnt) == ["underneath"]
+    assert read_file(os.path.join(mnt, "underneath")) == b"hidden"
+
+
+def test_pool_that_is_not_a_pool(make_pool, scratch):
+    missing = os.path.join(scratch, "no-such.pool")
+    refused(missing, words=[missing, "No such file"])
+    rnd = os.path.join(scratch, "random.pool")
+    with open(rnd, "wb") as f:
+        f.write(os.urandom(size_bytes(SMALL)))
+    refused(rnd, words=[rnd, "not a pmfuse pool", "mkfs.pmfuse"])
+    empty = os.path.join(scratch, "empty.pool")
+    write_file(empty, b"")
+    refused(empty, words=[empty, "empty"])
+    short = os.path.join(scratch, "short.pool")
+    write_file(short, b"\0" * 4096)
+    refused(short, words=[short])
+    adir = os.path.join(scratch, "dir.pool")
+    os.mkdir(adir)
+    refused(adir, words=[adir, "directory"])
+    fifo = os.path.join(scratch, "fifo.pool")
+    os.mkfifo(fifo)
+    refused(fifo, words=[fifo])
+    # And a real pool mounts after all that (none of it locked anything).
+    with Mount(make_pool(SMALL)) as m:
+        assert os.listdir(m.dir) == []
+
+
+def test_pool_read_only_to_a_non_root_daemon(make_pool, scratch):
+    """chmod 0444 and a daemon that is not root: a read-write mount is refused
+    with one line naming the pool and -o ro, before anything is mounted."""
+    pool = make_pool(SMALL)
+    os.chmod(pool, 0o444)
+    mnt = os.path.join(scratch, "mnt")
+    os.mkdir(mnt)
+    os.chown(mnt, USER_UID, USER_GID)
+    os.chmod(scratch, 0o755)
+    before = digest(pool)
+    r = run(["setpriv", f"--reuid={USER_UID}", f"--regid={USER_GID}", "--clear-groups", "--",
+             pmfuse_bin(), "-f", pool, mnt], check=False, timeout=60)
+    lines = r.stderr.splitlines()
+    assert r.returncode == 1, f"exit {r.returncode}: {r.stderr}"
+    assert len(lines) == 1 and lines[0].startswith("pmfuse: "), r.stderr
+    assert pool in lines[0] and "Permission denied" in lines[0] and "-o ro" in lines[0], lines[0]
+    assert not is_mounted(mnt)
+    assert digest(pool) == before
+
+
+def test_pool_on_a_read_only_file_system(make_pool, scratch):
+    """A pool on a read-only mount: a read-write mount is refused (EROFS, one
+    line naming the pool and -o ro); -o ro mounts it and reads its files."""
+    src = make_pool(SMALL)
+    with Mount(src) as m:
+        write_file(m.path("f"), b"from before")
+    ro = os.path.join(scratch, "ro")
+    os.mkdir(ro)
+    run(["mount", "-t", "tmpfs", "-o", "size=32M", "pmfuse-test-ro", ro])
+    try:
+        pool = os.path.join(ro, "pool")
+        run(["cp", src, pool])
+        run(["mount", "-o", "remount,ro", ro])
+        refused(pool, words=[pool, "Read-only file system", "-o ro"])
+        before = digest(pool)
+        with Mount(pool, "ro") as m:
+            assert read_file(m.path("f")) == b"from before"
+            assert_errno(errno.EROFS, write_file, m.path("g"), b"")
+        assert digest(pool) == before
+    finally:
+        subprocess.run(["umount", ro], check=False)
+
+
+@pytest.mark.parametrize("opts,words", [
+    ("bogus", "unknown option"),
+    ("ro=1", "unknown option"),
+    ("rw,bogus=1", "unknown option"),
+    ("sync=", "invalid sync policy"),
+    ("sync=periodic=", "invalid sync policy"),
+    ("timeout=-1", "invalid timeout"),
+    ("timeout=", "invalid parameter"),
+    ("spin=abc", "invalid spin"),
+    ("spin=1000001", "invalid spin"),
+    ("crash_at=x", "invalid parameter"),
+    ("max_threads=abc", "invalid parameter"),
+    ("max_threads=0", "invalid max_threads"),
+    ("max_threads=-1", "invalid max_threads"),
+])
+def test_bad_mount_options(make_pool, opts, words):
+    refused(make_pool(SMALL), opts, words=[words])
+
+
+@pytest.mark.parametrize("args,words", [
+    ([], "usage"),
+    (["POOL"], "usage"),
+    (["POOL", "MNT", "extra"], "extra"),
+])
+def test_bad_command_line(make_pool, scratch, args, words):
+    pool = make_pool(SMALL)
+    before = digest(pool)
+    cmd = [pmfuse_bin(), "-f"] + [pool if a == "POOL" else scratch if a == "MNT" else a
+                                  for a in args]
+    r = run(cmd, check=False, timeout=60)
+    lines = r.stderr.splitlines()
+    assert r.returncode == 1, f"exit {r.returncode}: {r.stderr}"
+    assert len(lines) == 1 and lines[0].startswith("pmfuse: ") and words in lines[0], r.stderr
+    assert not is_mounted(scratch)
+    assert digest(pool) == before
