@@ -42,7 +42,18 @@ struct pm_ino *pm_ino_get(struct pm_fs *fs, uint64_t ino)
 int pm_ino_live(struct pm_fs *fs, uint64_t ino, struct pm_ino **out)
 {
 	*out = NULL;
-	if (!pm_ino_valid(fs, ino) || pm_dinode(fs, ino)->mode == 0)
+	if (!pm_ino_valid(fs, ino))
+		return -ENOENT;
+	/* a cached inode is held, so live: its mode, which a chmod may be
+	 * changing under the inode's own lock, is not read (ThreadSanitizer
+	 * saw that race) */
+	pthread_mutex_lock(&fs->icache_lock);
+	if ((*out = fs->icache[ino]))
+		(*out)->refs++;
+	pthread_mutex_unlock(&fs->icache_lock);
+	if (*out)
+		return 0;
+	if (pm_dinode(fs, ino)->mode == 0)
 		return -ENOENT;
 	*out = pm_ino_get(fs, ino);
 	return *out ? 0 : -ENOMEM;

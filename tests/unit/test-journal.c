@@ -341,7 +341,7 @@ static void crash_points(void (*op)(struct pm_fs *))
 	after = state_of(p->path);
 	g_assert_cmpstr(before, !=, after);
 
-	for (uint64_t n = 1;; n++) {
+	for (uint64_t n = 1;; n += unit_stride()) {
 		write_image(p->path, img, p->size);
 		if (!run_child(p->path, op, n))
 			break; /* the operation (and the unmount) went through */

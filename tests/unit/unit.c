@@ -327,3 +327,11 @@ void unit_unmap_pool(struct pm_media **m)
 	pm_media_persist(*m, pm_media_base(*m), pm_media_size(*m));
 	pm_media_delete(m);
 }
+
+unsigned unit_stride(void)
+{
+	const char *s = getenv("PMFUSE_UNIT_STRIDE");
+	unsigned long n = s ? strtoul(s, NULL, 10) : 1;
+
+	return n >= 1 && n <= 1000 ? (unsigned)n : 1;
+}

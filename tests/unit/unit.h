@@ -85,6 +85,11 @@ void unit_assert_blocks(struct pm_fs *fs, uint64_t ino);
  * a reopen (the volatile allocator agrees with the media) */
 void unit_assert_reopen_stable(struct unit_pool *p);
 
+/* unit_stride -- 1, or $PMFUSE_UNIT_STRIDE: the loops over every crash
+ * point take every Nth (the ThreadSanitizer run, where each fork costs a
+ * second, sets it; the other builds try every point) */
+unsigned unit_stride(void);
+
 /* unit_in_child -- run fn in a forked process that then ends with
  * _exit(0) without closing anything: what a crash (kill -9, power loss
  * of an emulated pool in /dev/shm) leaves behind. Asserts that fn
