@@ -318,8 +318,15 @@ class Mount(os.PathLike):
             elif d.proc.poll() is not None:
                 problems.append(f"daemon died while mounted ({_describe_status(d.proc.returncode)})")
             elif how == "fusermount":
-                r = subprocess.run(["fusermount3", "-u", self.dir], capture_output=True, text=True,
-                                   timeout=STOP_TIMEOUT)
+                # a file the test just closed may still be pinned for a
+                # moment (its release in flight to a slow daemon: seen in the
+                # ASan build): EBUSY is retried for up to 10 s, then it fails
+                for _ in range(20):
+                    r = subprocess.run(["fusermount3", "-u", self.dir], capture_output=True,
+                                       text=True, timeout=STOP_TIMEOUT)
+                    if r.returncode == 0 or "busy" not in r.stderr:
+                        break
+                    time.sleep(0.5)
                 if r.returncode != 0:
                     problems.append(f"fusermount3 -u {self.dir} failed: {r.stderr.strip()} "
                                     "(a file left open or a cwd inside the mount?)")
