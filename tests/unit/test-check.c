@@ -1172,6 +1172,8 @@ static void test_fuzz(void)
 	unsigned first = 1;
 	if (g_getenv("PMFUSE_FUZZ_ROUNDS")) /* for longer runs by hand */
 		rounds = (unsigned)atoi(g_getenv("PMFUSE_FUZZ_ROUNDS"));
+	else
+		rounds = (rounds + unit_stride() - 1) / unit_stride(); /* the sanitizer runs */
 	if (g_getenv("PMFUSE_FUZZ_SEED"))
 		first = (unsigned)atoi(g_getenv("PMFUSE_FUZZ_SEED"));
 
