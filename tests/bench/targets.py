@@ -88,8 +88,9 @@ def build_example(name, cache):
                                                             os.path.getmtime(lib)):
         return out
     os.makedirs(cache, exist_ok=True)
+    # $BENCH_CFLAGS: a sanitizer build's libfuse needs its runtime linked in
     subprocess.run(['cc', '-O2', '-D_FILE_OFFSET_BITS=64', '-DHAVE_FALLOCATE',
-                    '-DHAVE_COPY_FILE_RANGE',
+                    '-DHAVE_COPY_FILE_RANGE'] + os.environ.get('BENCH_CFLAGS', '').split() + [
                     '-I', os.path.join(LIBFUSE_SRC, 'include'), '-I', LIBFUSE_BUILD,
                     '-o', out, src, lib, '-lpthread', '-ldl'], check=True)
     return out
