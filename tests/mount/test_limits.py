@@ -5,13 +5,10 @@ refused before anything is mounted."""
 import errno
 import hashlib
 import os
-import resource
-import signal
 import stat
 import subprocess
 import sys
 import tempfile
-import textwrap
 
 import pytest
 
