@@ -10,7 +10,18 @@
 
 #define LANE_BYTES(sb) ((sb)->journal_blocks * PM_BLOCK_SIZE / PM_JOURNAL_LANES)
 #define REC_ALIGN(n) (((n) + 7u) & ~(size_t)7u)
-#define MAX_SNAPS 256
+#define MAX_RANGES 256
+
+/* Two lists of ranges, never mixed: what the lane holds undo records of
+ * (a change inside one of them needs no new record), and what is to be
+ * flushed at the commit (every logged range, and the ranges that were
+ * only persisted: pm_persist, pm_tx_fresh). A range that was only
+ * persisted has no old bytes in the lane: a later pm_tx_touch inside it
+ * must log them. */
+struct range_list {
+	unsigned n;
+	struct pm_range r[MAX_RANGES];
+};
 
 struct pm_tx {
 	struct pm_fs *fs;
@@ -18,14 +29,15 @@ struct pm_tx {
 	uint8_t *base;           /* the lane */
 	size_t used;             /* bytes of records so far */
 	uint64_t seq;
-	unsigned nsnaps;
-	struct pm_range snaps[MAX_SNAPS]; /* what to persist at commit */
+	struct range_list logged; /* undo records in the lane */
+	struct range_list flush;  /* what to persist at commit */
 	GArray *frees;           /* struct pm_range of blocks to free after commit */
 };
 
 static __thread struct pm_tx *current;
 
 static void remember(struct pm_tx *tx, uint64_t off, size_t len);
+static bool add_range(struct range_list *l, uint64_t off, size_t len);
 
 struct pm_journal {
 	pthread_mutex_t lock;
@@ -152,7 +164,8 @@ struct pm_tx *pm_tx_begin(struct pm_fs *fs)
 	pthread_mutex_unlock(&j->lock);
 
 	tx->used = sizeof(struct pm_lane_hdr);
-	tx->nsnaps = 0;
+	tx->logged.n = 0;
+	tx->flush.n = 0;
 	if (!tx->frees)
 		tx->frees = g_array_new(FALSE, FALSE, sizeof(struct pm_range));
 	g_array_set_size(tx->frees, 0);
@@ -172,8 +185,10 @@ int pm_tx_snap(struct pm_tx *tx, const void *p, size_t len)
 	size_t lane_bytes = LANE_BYTES(&fs->sb), need = REC_ALIGN(sizeof(struct pm_jrec) + len);
 	struct pm_jrec *r;
 
-	for (unsigned i = 0; i < tx->nsnaps; i++) /* logged already: the old bytes are safe */
-		if (off >= tx->snaps[i].off && off + len <= tx->snaps[i].off + tx->snaps[i].len)
+	/* logged already: the old bytes are safe (only records count here,
+	 * not ranges that were merely persisted in this transaction) */
+	for (unsigned i = 0; i < tx->logged.n; i++)
+		if (off >= tx->logged.r[i].off && off + len <= tx->logged.r[i].off + tx->logged.r[i].len)
 			return 0;
 	if (tx->used + need > lane_bytes)
 		return pm_err(ENOSPC, "transaction too large for a journal lane");
@@ -186,6 +201,7 @@ int pm_tx_snap(struct pm_tx *tx, const void *p, size_t len)
 	/* the old bytes are durable before anyone changes them */
 	pm_media_persist(fs->m, r, sizeof(*r) + len);
 	tx->used += need;
+	add_range(&tx->logged, off, len); /* if full, later snaps just log again */
 	remember(tx, off, len);
 	return 0;
 }
@@ -196,8 +212,8 @@ void pm_tx_commit(struct pm_tx *tx)
 	struct pm_journal *j = fs->journal;
 	struct pm_lane_hdr *h = (struct pm_lane_hdr *)tx->base;
 
-	for (unsigned i = 0; i < tx->nsnaps; i++)
-		pm_media_flush(fs->m, fs->base + tx->snaps[i].off, tx->snaps[i].len);
+	for (unsigned i = 0; i < tx->flush.n; i++)
+		pm_media_flush(fs->m, fs->base + tx->flush.r[i].off, tx->flush.r[i].len);
 	pm_media_drain(fs->m); /* every change of the transaction is durable */
 	current = NULL;
 	h->state = PM_LANE_IDLE;
@@ -225,23 +241,31 @@ void pm_tx_end(struct pm_tx *tx, bool own)
 		pm_tx_commit(tx);
 }
 
-/* remember -- a range to flush at commit; merged with the last if adjacent */
-static void remember(struct pm_tx *tx, uint64_t off, size_t len)
+/* add_range -- add [off, off + len) to a list, merged with the last
+ * range if it starts inside it or right after it; false if the list is
+ * full (nothing added) */
+static bool add_range(struct range_list *l, uint64_t off, size_t len)
 {
-	if (tx->nsnaps) {
-		struct pm_range *l = &tx->snaps[tx->nsnaps - 1];
-		if (off >= l->off && off <= l->off + l->len) {
-			if (off + len > l->off + l->len)
-				l->len = off + len - l->off;
-			return;
+	if (l->n) {
+		struct pm_range *last = &l->r[l->n - 1];
+		if (off >= last->off && off <= last->off + last->len) {
+			if (off + len > last->off + last->len)
+				last->len = off + len - last->off;
+			return true;
 		}
 	}
-	if (tx->nsnaps == MAX_SNAPS) {
-		/* flush now: durable early is still durable before the commit */
+	if (l->n == MAX_RANGES)
+		return false;
+	l->r[l->n++] = (struct pm_range){ off, len };
+	return true;
+}
+
+/* remember -- a range to flush at commit */
+static void remember(struct pm_tx *tx, uint64_t off, size_t len)
+{
+	/* full: flush now; durable early is still durable before the commit */
+	if (!add_range(&tx->flush, off, len))
 		pm_media_flush(tx->fs->m, tx->fs->base + off, len);
-		return;
-	}
-	tx->snaps[tx->nsnaps++] = (struct pm_range){ off, len };
 }
 
 void pm_tx_touch(struct pm_fs *fs, const void *p, size_t len)

@@ -39,6 +39,8 @@ void pm_tx_commit(struct pm_tx *tx);
  *   whether the caller began it (and must commit it with pm_tx_end)
  * pm_tx_end -- commit a transaction the caller owns
  * pm_tx_touch -- about to change [p, p + len): log it if a transaction runs
+ *   (unless a record of this transaction holds those bytes already; a range
+ *   that was only persisted or fresh in it does not count: it is logged)
  * pm_tx_fresh -- [p, p + len) was written in newly allocated space: no undo
  *   is needed, but it must be durable before the transaction commits */
 struct pm_tx *pm_tx_join(struct pm_fs *fs, bool *own);

@@ -824,6 +824,31 @@ static void after_counts(struct unit_pool *p, struct wl *w)
 	g_assert_cmpstr(buf, ==, "small");
 }
 
+/* directories whose size is below their blocks (a directory block left
+ * attached while the size went down): the size is set to where the blocks
+ * end, and the entries in them are found again */
+static void dmg_dir_short(struct unit_pool *p, struct wl *w, struct raw *r)
+{
+	g_assert_cmpuint(rino(r, w->c)->size, ==, PM_BLOCK_SIZE);
+	rino(r, w->c)->size = 0;
+	g_assert_cmpuint(rino(r, w->many)->size, >, 2 * PM_BLOCK_SIZE);
+	rino(r, w->many)->size = PM_BLOCK_SIZE;
+}
+
+static void after_dir_short(struct unit_pool *p, struct wl *w)
+{
+	struct pm_attr a;
+
+	g_assert_cmpuint(lookup_path(p->fs, "c/d/x"), ==, w->x);
+	unit_attr(p->fs, w->c, &a);
+	g_assert_cmpuint(a.size, ==, PM_BLOCK_SIZE);
+	for (unsigned i = 0; i < 150; i++) {
+		g_autofree char *pad = g_strnfill((i * 37) % 200, 'a' + (char)(i % 26));
+		g_autofree char *name = g_strdup_printf("entry-%03u-%s", i, pad);
+		g_assert_cmpuint(unit_lookup(p->fs, w->many, name) != 0, ==, i % 3 != 0);
+	}
+}
+
 /* a symlink without target, an inode of no valid type, a FIFO with blocks */
 static void dmg_inodes(struct unit_pool *p, struct wl *w, struct raw *r)
 {
@@ -961,6 +986,7 @@ DAMAGE(names, "second name", true)
 DAMAGE(entries, "runs past the end of the block", true)
 DAMAGE(xattr, "extended-attribute blob", true)
 DAMAGE(counts, "block count", true)
+DAMAGE(dir_short, "its blocks end at", false)
 DAMAGE(inodes, "has no target", true)
 DAMAGE(root, "root inode is not a directory", true)
 DAMAGE(super, "primary superblock is damaged", false)
@@ -1225,6 +1251,7 @@ int main(int argc, char **argv)
 	unit_add("/check/damage/entries", test_entries);
 	unit_add("/check/damage/xattr", test_xattr);
 	unit_add("/check/damage/counts", test_counts);
+	unit_add("/check/damage/dir-short", test_dir_short);
 	unit_add("/check/damage/inodes", test_inodes);
 	unit_add("/check/damage/root", test_root);
 	unit_add("/check/damage/super", test_super);

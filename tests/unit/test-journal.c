@@ -244,6 +244,41 @@ static void op_punch(struct pm_fs *fs)
 			==, 0);
 }
 
+/* A directory emptied by a rename out of it gives its block back in the
+ * rename's transaction: its size, root and block count change after the
+ * rename has persisted the whole inode (its times), and must still be
+ * logged. prep_emptied leaves t2, a directory that held a file, lost it to
+ * a rename and was renamed itself, and s, a directory with one file. */
+static void prep_emptied(struct pm_fs *fs)
+{
+	uint64_t s = unit_create(fs, PM_ROOT_INO, "s", S_IFDIR | 0750);
+	uint64_t t = unit_create(fs, PM_ROOT_INO, "t", S_IFDIR | 0750);
+	uint64_t one = unit_create(fs, s, "one", S_IFREG | 0644);
+
+	unit_write_pattern(fs, one, 0, 3000, 5);
+	g_assert_cmpint(pm_fs_fsync(fs, one), ==, 0);
+	unit_create(fs, t, "x", S_IFREG | 0644);
+	g_assert_cmpint(pm_fs_rename(fs, t, "x", at(fs, "d"), "x", RENAME_NOREPLACE), ==, 0);
+	g_assert_cmpint(pm_fs_rename(fs, PM_ROOT_INO, "t", PM_ROOT_INO, "t2", RENAME_NOREPLACE), ==, 0);
+}
+static void op_rename_empties_source(struct pm_fs *fs)
+{
+	g_assert_cmpint(pm_fs_rename(fs, at(fs, "s"), "one", at(fs, "e"), "one", 0), ==, 0);
+}
+static void op_rename_into_emptied(struct pm_fs *fs)
+{
+	g_assert_cmpint(pm_fs_rename(fs, at(fs, "d"), "f", at(fs, "t2"), "f", 0), ==, 0);
+}
+static void op_rename_emptied_to_emptied(struct pm_fs *fs)
+{
+	/* the campaign's case: s empties, t2 gets its first block again */
+	g_assert_cmpint(pm_fs_rename(fs, at(fs, "s"), "one", at(fs, "t2"), "one", 0), ==, 0);
+}
+static void op_unlink_empties_dir(struct pm_fs *fs)
+{
+	g_assert_cmpint(pm_fs_unlink(fs, at(fs, "s"), "one"), ==, 0);
+}
+
 /* ---- the crash-point loop */
 
 static void report(void *arg, enum pm_check_level level, const char *msg)
@@ -325,7 +360,7 @@ static char *state_of(const char *path)
 	return s;
 }
 
-static void crash_points(void (*op)(struct pm_fs *))
+static void crash_points_after(void (*prep)(struct pm_fs *), void (*op)(struct pm_fs *))
 {
 	struct unit_pool *p = unit_pool_new(16 * UNIT_MiB, 512);
 	g_autofree char *img = NULL, *before = NULL, *after = NULL;
@@ -333,6 +368,8 @@ static void crash_points(void (*op)(struct pm_fs *))
 
 	cred = unit_cred;
 	setup(p->fs);
+	if (prep)
+		prep(p->fs);
 	unit_pool_close(p);
 	img = read_image(p->path, p->size);
 	before = state_of(p->path);
@@ -367,8 +404,15 @@ static void crash_points(void (*op)(struct pm_fs *))
 	unit_pool_free(p);
 }
 
+static void crash_points(void (*op)(struct pm_fs *))
+{
+	crash_points_after(NULL, op);
+}
+
 #define CRASH_TEST(name) \
 	static void test_##name(void) { crash_points(op_##name); }
+#define CRASH_TEST_AFTER(prep, name) \
+	static void test_##name(void) { crash_points_after(prep_##prep, op_##name); }
 CRASH_TEST(create)
 CRASH_TEST(mkdir)
 CRASH_TEST(symlink)
@@ -390,6 +434,10 @@ CRASH_TEST(removexattr)
 CRASH_TEST(write_fsync)
 CRASH_TEST(fallocate)
 CRASH_TEST(punch)
+CRASH_TEST_AFTER(emptied, rename_empties_source)
+CRASH_TEST_AFTER(emptied, rename_into_emptied)
+CRASH_TEST_AFTER(emptied, rename_emptied_to_emptied)
+CRASH_TEST_AFTER(emptied, unlink_empties_dir)
 
 /* a lane left ACTIVE is rolled back at open, and rolling back twice
  * restores the same bytes */
@@ -443,11 +491,102 @@ static void test_bad_record_ends_rollback(void)
 	exit(0);
 }
 
+/* crash -- what a kill -9 of a pool in /dev/shm leaves: every store made
+ * so far, and the lane still active; rolled back as the next open does */
+static void crash_and_recover(struct unit_pool *p)
+{
+	g_assert_cmpint(pm_journal_recover(p->fs->m, p->fs->base, &p->fs->sb, false), ==, 1);
+}
+
+/* A range that was only persisted in the transaction (pm_persist,
+ * pm_tx_fresh: flushed at the commit, never logged) does not hold old
+ * bytes: a later pm_tx_touch inside it must still log them. The rename
+ * that empties a directory persisted the whole inode (for its times),
+ * then its truncation touched the size, root and block count: they were
+ * not logged, and a crash left the directory with size 0 and an entry. */
+static void test_touch_inside_persisted(void)
+{
+	struct unit_pool *p = unit_pool_new(16 * UNIT_MiB, 0);
+	uint64_t f = unit_create(p->fs, PM_ROOT_INO, "f", S_IFREG | 0644);
+	struct pm_dinode *di = pm_dinode(p->fs, f);
+	struct pm_tx *tx = pm_tx_begin(p->fs);
+	uint64_t size = di->size, root = di->root;
+
+	pm_persist(p->fs, di, sizeof(*di));
+	pm_tx_touch(p->fs, &di->size, sizeof(di->size));
+	di->size = 12345;
+	pm_tx_fresh(p->fs, &di->root, sizeof(di->root) + sizeof(di->height));
+	pm_tx_touch(p->fs, &di->root, sizeof(di->root));
+	di->root = 999;
+	(void)tx;
+	crash_and_recover(p);
+	g_assert_cmpuint(di->size, ==, size);
+	g_assert_cmpuint(di->root, ==, root);
+	_exit(0); /* the engine's state is not consistent for a close */
+}
+
+/* ranges remembered for the commit's flush are merged when adjacent: a
+ * logged range grown by an adjacent persisted one must not make the
+ * persisted bytes count as logged */
+static void test_touch_inside_merged(void)
+{
+	struct unit_pool *p = unit_pool_new(16 * UNIT_MiB, 0);
+	uint64_t f = unit_create(p->fs, PM_ROOT_INO, "f", S_IFREG | 0644);
+	struct pm_dinode *di = pm_dinode(p->fs, f);
+	struct pm_tx *tx = pm_tx_begin(p->fs);
+	uint32_t uid = di->uid, nlink = di->nlink;
+	uint64_t size = di->size;
+
+	pm_tx_touch(p->fs, &di->uid, sizeof(di->uid));
+	di->uid = 4242;
+	pm_persist(p->fs, &di->gid, sizeof(di->gid) + sizeof(di->nlink) + sizeof(di->size));
+	pm_tx_touch(p->fs, &di->nlink, sizeof(di->nlink) + sizeof(di->size));
+	di->nlink = 77;
+	di->size = 54321;
+	(void)tx;
+	crash_and_recover(p);
+	g_assert_cmpuint(di->uid, ==, uid);
+	g_assert_cmpuint(di->nlink, ==, nlink);
+	g_assert_cmpuint(di->size, ==, size);
+	_exit(0);
+}
+
+/* what is logged once is not logged again, also when the ranges were
+ * merged: the lane does not fill with copies */
+static void test_logged_once(void)
+{
+	struct unit_pool *p = unit_pool_new(16 * UNIT_MiB, 0);
+	uint64_t f = unit_create(p->fs, PM_ROOT_INO, "f", S_IFREG | 0644);
+	struct pm_dinode *di = pm_dinode(p->fs, f);
+	struct pm_tx *tx = pm_tx_begin(p->fs);
+	uint8_t *lane = p->fs->base + p->fs->sb.journal_start * PM_BLOCK_SIZE;
+	unsigned recs = 0;
+
+	pm_tx_touch(p->fs, &di->uid, sizeof(di->uid));
+	pm_tx_touch(p->fs, &di->gid, sizeof(di->gid));
+	pm_tx_touch(p->fs, &di->uid, sizeof(di->uid) + sizeof(di->gid)); /* inside the two */
+	pm_tx_touch(p->fs, di, sizeof(*di));
+	pm_tx_touch(p->fs, &di->size, sizeof(di->size)); /* inside the inode */
+	for (size_t at = sizeof(struct pm_lane_hdr);;) {
+		struct pm_jrec *r = (struct pm_jrec *)(lane + at);
+		if (r->seq != ((struct pm_lane_hdr *)lane)->seq)
+			break;
+		recs++;
+		at += (sizeof(*r) + r->len + 7) & ~(size_t)7;
+	}
+	g_assert_cmpuint(recs, ==, 3);
+	pm_tx_commit(tx);
+	unit_pool_free(p);
+}
+
 int main(int argc, char **argv)
 {
 	unit_init(&argc, &argv);
 	unit_add("/journal/rollback-is-idempotent", test_rollback_is_idempotent);
 	unit_add("/journal/bad-record-ends-rollback", test_bad_record_ends_rollback);
+	unit_add("/journal/touch-inside-persisted", test_touch_inside_persisted);
+	unit_add("/journal/touch-inside-merged", test_touch_inside_merged);
+	unit_add("/journal/logged-once", test_logged_once);
 #define ADD(name) unit_add("/journal/crash-points/" #name, test_##name)
 	ADD(create);
 	ADD(mkdir);
@@ -470,5 +609,9 @@ int main(int argc, char **argv)
 	ADD(write_fsync);
 	ADD(fallocate);
 	ADD(punch);
+	ADD(rename_empties_source);
+	ADD(rename_into_emptied);
+	ADD(rename_emptied_to_emptied);
+	ADD(unlink_empties_dir);
 	return g_test_run();
 }
