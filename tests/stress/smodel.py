@@ -36,6 +36,7 @@ sys.path.insert(0, os.path.join(os.path.dirname(HERE), "crash"))
 import crashlib  # noqa: E402
 from crashlib import gen  # noqa: E402
 from model import Inode, Model  # noqa: E402
+from verify import user_xattrs  # noqa: E402,F401 (worker.py uses it through here)
 
 SHARED_DIRS = ("s0", "s1", "s2", "s3")
 LOGS = ("log0", "log1")
@@ -218,11 +219,6 @@ class ProcLog:
 
 
 # --- the tree -----------------------------------------------------------------------
-
-
-def user_xattrs(path):
-    names = os.listxattr(path, follow_symlinks=False)
-    return {n: os.getxattr(path, n, follow_symlinks=False) for n in names if n.startswith("user.")}
 
 
 def scan(mnt):
