@@ -5,6 +5,7 @@ mount whose daemon died (stat on it fails with ENOTCONN)."""
 import os
 import re
 import subprocess
+import time
 
 
 def _unescape(s):
@@ -38,3 +39,16 @@ def force_unmount(path):
         subprocess.run(["fusermount3", "-u", "-z", path], capture_output=True, timeout=30)
         if is_mounted(path):
             subprocess.run(["umount", "-l", path], capture_output=True, timeout=30)
+
+
+def fusermount_u(path, timeout):
+    """fusermount_u -- fusermount3 -u path; returns the CompletedProcess. A file just
+    closed may still be pinned for a moment (its release in flight to a slow daemon:
+    seen in the ASan build and on a loaded machine): EBUSY is retried for up to 10 s."""
+    for _ in range(20):
+        r = subprocess.run(["fusermount3", "-u", path], capture_output=True, text=True,
+                           timeout=timeout)
+        if r.returncode == 0 or "busy" not in r.stderr:
+            break
+        time.sleep(0.5)
+    return r

@@ -27,7 +27,7 @@ import uuid
 import sys
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
-from mountinfo import force_unmount, is_mounted  # noqa: E402,F401
+from mountinfo import force_unmount, fusermount_u, is_mounted  # noqa: E402,F401
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 SOURCE_ROOT = os.path.dirname(os.path.dirname(HERE))
@@ -221,8 +221,7 @@ class Daemon:
         if self.proc.poll() is not None:
             problems.append(f"daemon died while mounted ({describe_status(self.proc.returncode)})")
         else:
-            r = subprocess.run(["fusermount3", "-u", self.mnt], capture_output=True, text=True,
-                               timeout=STOP_TIMEOUT)
+            r = fusermount_u(self.mnt, STOP_TIMEOUT)
             if r.returncode != 0:
                 problems.append(f"fusermount3 -u failed: {r.stderr.strip()}")
         rc = self.wait(STOP_TIMEOUT)

@@ -31,7 +31,7 @@ import uuid
 import pytest
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
-from mountinfo import force_unmount, is_mounted, mount_entry  # noqa: E402,F401
+from mountinfo import force_unmount, fusermount_u, is_mounted, mount_entry  # noqa: E402,F401
 
 MOUNTED_PREFIX = "pmfuse: mounted "
 ERROR_PREFIX = "pmfuse: "
@@ -318,15 +318,7 @@ class Mount(os.PathLike):
             elif d.proc.poll() is not None:
                 problems.append(f"daemon died while mounted ({_describe_status(d.proc.returncode)})")
             elif how == "fusermount":
-                # a file the test just closed may still be pinned for a
-                # moment (its release in flight to a slow daemon: seen in the
-                # ASan build): EBUSY is retried for up to 10 s, then it fails
-                for _ in range(20):
-                    r = subprocess.run(["fusermount3", "-u", self.dir], capture_output=True,
-                                       text=True, timeout=STOP_TIMEOUT)
-                    if r.returncode == 0 or "busy" not in r.stderr:
-                        break
-                    time.sleep(0.5)
+                r = fusermount_u(self.dir, STOP_TIMEOUT)
                 if r.returncode != 0:
                     problems.append(f"fusermount3 -u {self.dir} failed: {r.stderr.strip()} "
                                     "(a file left open or a cwd inside the mount?)")
