@@ -132,7 +132,7 @@ int pm_control_set(struct pm_fs *fs, uint64_t ino, const char *name, const void 
 		size--;
 	if (pm_sync_parse(value, size, &p))
 		return pm_err(EINVAL, "invalid sync policy (fsync, periodic=<N>ms|<N>s, close, immediate, never)");
-	if (fs->rdonly)
+	if (pm_rdonly(fs))
 		return -EROFS;
 	return store(fs, ino, &p);
 }

@@ -43,7 +43,7 @@ int pm_fs_setattr(struct pm_fs *fs, uint64_t ino, const struct pm_setattr *sa, s
 	struct pm_time now;
 	int ret;
 
-	if (fs->rdonly)
+	if (pm_rdonly(fs))
 		return -EROFS;
 	if ((ret = pm_ino_live(fs, ino, &pi)))
 		return ret;
@@ -174,7 +174,7 @@ ssize_t pm_fs_write(struct pm_fs *fs, uint64_t ino, uint64_t off, const void *bu
 	ssize_t ret;
 	int r;
 
-	if (fs->rdonly)
+	if (pm_rdonly(fs))
 		return -EROFS;
 	if ((r = pm_ino_live(fs, ino, &pi)))
 		return r;
@@ -212,7 +212,7 @@ int pm_fs_fsync(struct pm_fs *fs, uint64_t ino)
 	struct pm_ino *pi;
 	int ret;
 
-	if (fs->rdonly)
+	if (pm_rdonly(fs))
 		return 0;
 	if ((ret = pm_ino_live(fs, ino, &pi)))
 		return ret;
@@ -257,7 +257,7 @@ int pm_fs_release_file(struct pm_fs *fs, uint64_t ino)
 		return ret;
 	pthread_rwlock_wrlock(&pi->lock);
 	if (pi->opens > 0 && --pi->opens == 0) {
-		if (pm_dinode(fs, ino)->sync_policy == PM_SYNC_CLOSE && !fs->rdonly)
+		if (pm_dinode(fs, ino)->sync_policy == PM_SYNC_CLOSE && !pm_rdonly(fs))
 			pm_sync_inode(fs, pi);
 		pthread_mutex_lock(&fs->periodic_lock);
 		g_hash_table_remove(fs->periodic_open, GUINT_TO_POINTER((guint)ino));
@@ -273,7 +273,7 @@ int pm_fs_fallocate(struct pm_fs *fs, uint64_t ino, int mode, uint64_t off, uint
 	struct pm_ino *pi;
 	int ret;
 
-	if (fs->rdonly)
+	if (pm_rdonly(fs))
 		return -EROFS;
 	if (mode & ~(FALLOC_FL_KEEP_SIZE | FALLOC_FL_PUNCH_HOLE))
 		return -EOPNOTSUPP;

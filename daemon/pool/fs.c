@@ -49,7 +49,7 @@ static int rebuild(struct pm_fs *fs, uint32_t *orphans, GArray *trim)
 		if (di->xattr_block)
 			ret = pm_alloc_mark(fs, di->xattr_block, di->xattr_blocks);
 		blocks += di->xattr_blocks;
-		if (di->blocks != blocks && !fs->rdonly) {
+		if (di->blocks != blocks && !pm_rdonly(fs)) {
 			/* a crash between freeing blocks and counting them */
 			di->blocks = blocks;
 			pm_persist(fs, &di->blocks, sizeof(di->blocks));
@@ -60,7 +60,7 @@ static int rebuild(struct pm_fs *fs, uint32_t *orphans, GArray *trim)
 	if (!ret && !S_ISDIR(pm_dinode(fs, PM_ROOT_INO)->mode))
 		ret = pm_err(EUCLEAN, "the root inode is not a directory; run fsck.pmfuse");
 	/* Orphans' blocks were not claimed: clearing the inode frees them. */
-	for (guint i = 0; !ret && !fs->rdonly && i < orph->len; i++) {
+	for (guint i = 0; !ret && !pm_rdonly(fs) && i < orph->len; i++) {
 		struct pm_dinode *di = pm_dinode(fs, g_array_index(orph, uint64_t, i));
 		memset(di, 0, offsetof(struct pm_dinode, generation));
 		di->root = 0;
@@ -124,19 +124,19 @@ int pm_fs_open(const char *path, unsigned flags, struct pm_fs **out)
 	if (!p)
 		return pm_err(ENOMEM, "out of memory");
 	fs->rdonly = flags & PM_FS_RDONLY;
-	if ((ret = pm_media_open(path, (fs->rdonly ? PM_MEDIA_RDONLY : 0) |
+	if ((ret = pm_media_open(path, (pm_rdonly(fs) ? PM_MEDIA_RDONLY : 0) |
 					     ((flags & PM_FS_EMULATE) ? PM_MEDIA_EMULATE : 0), &fs->m)))
 		goto err_free;
 	fs->base = pm_media_base(fs->m);
 	if ((ret = pm_super_check(fs->base, pm_media_size(fs->m), &fs->sb)))
 		goto err_media;
-	if (fs->sb.ro_compat & ~PM_FEATURE_RO_COMPAT_SUPP && !fs->rdonly) {
+	if (fs->sb.ro_compat & ~PM_FEATURE_RO_COMPAT_SUPP && !pm_rdonly(fs)) {
 		ret = pm_err(EROFS, "pool uses unknown read-only-compatible features; mount it read-only");
 		goto err_media;
 	}
 	/* undo what a crash left half done, before anything is read */
-	ret = pm_journal_recover(fs->m, fs->base, &fs->sb, fs->rdonly);
-	if (ret > 0 && fs->rdonly) {
+	ret = pm_journal_recover(fs->m, fs->base, &fs->sb, pm_rdonly(fs));
+	if (ret > 0 && pm_rdonly(fs)) {
 		ret = pm_err(EROFS, "the journal holds unfinished transactions: mount read-write once, "
 			     "or run fsck.pmfuse -y");
 		goto err_media;
@@ -155,7 +155,7 @@ int pm_fs_open(const char *path, unsigned flags, struct pm_fs **out)
 	p->was_clean = *state_word(fs) == PM_STATE_CLEAN;
 	/* after a crash, blocks past a file's durable size hold nothing that
 	 * was promised: they go (and would otherwise show after a grow) */
-	GArray *trim = p->was_clean || fs->rdonly ? NULL : g_array_new(FALSE, FALSE, sizeof(uint64_t));
+	GArray *trim = p->was_clean || pm_rdonly(fs) ? NULL : g_array_new(FALSE, FALSE, sizeof(uint64_t));
 	ret = rebuild(fs, &p->orphans, trim);
 	if (ret == 0)
 		reserve_bad(p); /* after rebuild: which blocks are in use is known */
@@ -188,7 +188,7 @@ int pm_fs_open(const char *path, unsigned flags, struct pm_fs **out)
 		ret = pm_err(ENOMEM, "out of memory for the inode cache");
 		goto err_alloc;
 	}
-	if (!fs->rdonly) {
+	if (!pm_rdonly(fs)) {
 		*state_word(fs) = PM_STATE_DIRTY;
 		pm_persist(fs, state_word(fs), sizeof(uint64_t));
 	}
@@ -216,7 +216,7 @@ void pm_fs_close(struct pm_fs **fsp)
 	for (uint64_t ino = 1; ino <= fs->sb.inode_count; ino++)
 		if (fs->icache[ino])
 			pm_inode_forget(fs, ino, UINT64_MAX);
-	if (!fs->rdonly) {
+	if (!pm_rdonly(fs)) {
 		pm_media_drain(fs->m);
 		*state_word(fs) = PM_STATE_CLEAN;
 		pm_persist(fs, state_word(fs), sizeof(uint64_t));

@@ -68,6 +68,13 @@ struct pm_fs {
 	uint64_t icursor;
 };
 
+/* pm_rdonly -- read-only: mounted so, or turned so by a media error on
+ * another thread (pm_fs_media_failed stores it atomically) */
+static inline bool pm_rdonly(const struct pm_fs *fs)
+{
+	return __atomic_load_n(&fs->rdonly, __ATOMIC_ACQUIRE);
+}
+
 static inline struct pm_dinode *pm_dinode(struct pm_fs *fs, uint64_t ino)
 {
 	return &fs->itable[ino - 1];

@@ -74,7 +74,7 @@ static void finalize(struct pm_fs *fs, struct pm_ino *pi)
 	struct pm_dinode *di = pm_dinode(fs, pi->ino);
 
 	fs->icache[pi->ino] = NULL;
-	if (!fs->rdonly) {
+	if (!pm_rdonly(fs)) {
 		if (di->mode && di->nlink == 0)
 			pm_inode_release(fs, pi);
 		else

@@ -198,7 +198,7 @@ static int create(struct pm_fs *fs, uint64_t dir, const char *name, uint32_t mod
 
 	if ((ret = check_name(name)))
 		return ret;
-	if (fs->rdonly)
+	if (pm_rdonly(fs))
 		return -EROFS;
 	if ((ret = get_dir(fs, dir, &dp)))
 		return ret;
@@ -303,7 +303,7 @@ int pm_fs_link(struct pm_fs *fs, uint64_t ino, uint64_t dir, const char *name, s
 
 	if ((ret = check_name(name)))
 		return ret;
-	if (fs->rdonly)
+	if (pm_rdonly(fs))
 		return -EROFS;
 	if ((ret = get_dir(fs, dir, &dp)))
 		return ret;
@@ -374,7 +374,7 @@ static int remove_name(struct pm_fs *fs, uint64_t dir, const char *name, bool wa
 		return -EINVAL;
 	if (strcmp(name, "..") == 0)
 		return -ENOTEMPTY;
-	if (fs->rdonly)
+	if (pm_rdonly(fs))
 		return -EROFS;
 	if ((ret = get_dir(fs, dir, &dp)))
 		return ret;
@@ -515,7 +515,7 @@ int pm_fs_rename(struct pm_fs *fs, uint64_t dir, const char *name, uint64_t newd
 		return ret == -EEXIST ? -EBUSY : ret;
 	if (strcmp(name, ".") == 0 || strcmp(name, "..") == 0)
 		return -EBUSY;
-	if (fs->rdonly)
+	if (pm_rdonly(fs))
 		return -EROFS;
 	if ((ret = get_dir(fs, dir, &odp)) || (ret = get_dir(fs, newdir, &ndp)))
 		goto out_put;

@@ -218,7 +218,7 @@ int pm_fs_setxattr(struct pm_fs *fs, uint64_t ino, const char *name, const void 
 		return -EOPNOTSUPP;
 	if (pm_control_name(name))
 		return pm_control_set(fs, ino, name, value, size, flags);
-	if (fs->rdonly)
+	if (pm_rdonly(fs))
 		return -EROFS;
 	if ((ret = pm_ino_live(fs, ino, &pi)))
 		return ret;
@@ -244,7 +244,7 @@ int pm_fs_removexattr(struct pm_fs *fs, uint64_t ino, const char *name)
 
 	if (pm_control_name(name))
 		return -EPERM; /* control attributes always exist */
-	if (fs->rdonly)
+	if (pm_rdonly(fs))
 		return -EROFS;
 	if ((ret = pm_ino_live(fs, ino, &pi)))
 		return ret;
