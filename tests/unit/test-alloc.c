@@ -33,7 +33,7 @@ static void assert_in_data(struct pm_fs *fs, uint64_t start, uint64_t n)
  * returns a bitmap (one byte per data block) of what was handed out */
 static uint8_t *exhaust(struct pm_fs *fs)
 {
-	uint64_t nb = fs->sb.data_blocks, total = 0, want = 1, start;
+	uint64_t nb = fs->sb.data_blocks, total = 0, want = 1, start, free_before = bfree(fs);
 	uint8_t *seen = g_malloc0(nb);
 	int64_t n;
 
@@ -51,6 +51,7 @@ static uint8_t *exhaust(struct pm_fs *fs)
 	}
 	g_assert_cmpint(n, ==, -ENOSPC);
 	g_assert_cmpuint(bfree(fs), ==, 0);
+	g_assert_cmpuint(total, ==, free_before); /* every free block, once */
 	return seen;
 }
 
