@@ -399,8 +399,10 @@ static void crash_points_after(void (*prep)(struct pm_fs *), void (*op)(struct p
 	}
 	g_test_message("%u crash points: %u before, %u after", points, seen_before, seen_after);
 	g_assert_cmpuint(points, >, 0);
-	g_assert_cmpuint(seen_before, >, 0);
-	g_assert_cmpuint(seen_after, >, 0);
+	if (unit_stride() == 1) { /* a thinned run may step over either side */
+		g_assert_cmpuint(seen_before, >, 0);
+		g_assert_cmpuint(seen_after, >, 0);
+	}
 	unit_pool_free(p);
 }
 
