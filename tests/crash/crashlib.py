@@ -12,6 +12,7 @@ directory next to the source tree, ``build/``, are used):
 """
 
 import ctypes
+import json
 import os
 import queue
 import random
@@ -300,3 +301,20 @@ def renameat2(old, new, flags=0):
     if f(AT_FDCWD, os.fsencode(old), AT_FDCWD, os.fsencode(new), flags) != 0:
         e = ctypes.get_errno()
         raise OSError(e, os.strerror(e), old, None, new)
+
+
+def json_lines(path):
+    """json_lines -- the records of a JSON-lines log; a last line cut short (the writer was
+    killed in the middle of it) is left out, a bad line anywhere else raises ValueError."""
+    with open(path, "rb") as f:
+        raw = f.read().split(b"\n")
+    for n, line in enumerate(raw):
+        if not line:
+            continue
+        try:
+            rec = json.loads(line)
+        except ValueError:
+            if all(not x for x in raw[n + 1:]):
+                return
+            raise
+        yield rec

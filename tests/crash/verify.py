@@ -23,7 +23,6 @@ when all are 0, 1 otherwise, 2 on a usage or mount failure.
 """
 
 import argparse
-import json
 import os
 import stat
 import sys
@@ -81,17 +80,7 @@ class Log:
         self.done = False
         self.error = None  # the "err" record, if the workload stopped on one
         started = {}
-        with open(path, "rb") as f:
-            raw = f.read().split(b"\n")
-        for n, line in enumerate(raw):
-            if not line:
-                continue
-            try:
-                rec = json.loads(line)
-            except ValueError:
-                if n == len(raw) - 1 or all(not x for x in raw[n + 1:]):
-                    break  # a last line cut short
-                raise
+        for rec in crashlib.json_lines(path):
             if "workload" in rec:
                 self.header = rec
             elif "start" in rec:

@@ -172,17 +172,7 @@ class ProcLog:
         self.done = False
         self.header = None
         started = {}
-        with open(path, "rb") as f:
-            raw = f.read().split(b"\n")
-        for n, line in enumerate(raw):
-            if not line:
-                continue
-            try:
-                rec = json.loads(line)
-            except ValueError:
-                if all(not x for x in raw[n + 1:]):
-                    break  # a last line cut short
-                raise
+        for rec in crashlib.json_lines(path):
             if "worker" in rec:
                 self.header = rec
             elif "op" in rec:
