@@ -61,7 +61,12 @@ start() {
 	pmfuse -f "$1" /mnt/fs >/tmp/pmfuse.log 2>&1 &
 	pid=$!
 	i=0
-	while ! grep -q ' /mnt/fs ' /proc/mounts && [ $i -lt 100 ]; do sleep 0.1; i=$((i + 1)); done
+	# up to 60 s: a recovering ASan+UBSan daemon in this emulated VM took
+	# more than the 10 s once allowed (tools/test's sanitizer pass)
+	while ! grep -q ' /mnt/fs ' /proc/mounts && kill -0 $pid 2>/dev/null && [ $i -lt 600 ]; do
+		sleep 0.1
+		i=$((i + 1))
+	done
 	cat /tmp/pmfuse.log
 	grep -q ' /mnt/fs ' /proc/mounts
 }
