@@ -17,30 +17,38 @@ void pm_now(struct pm_time *t)
 	t->pad = 0;
 }
 
-struct pm_ino *pm_ino_get(struct pm_fs *fs, uint64_t ino)
+/* get_locked -- the cached inode, made if it is not there; icache_lock held */
+static struct pm_ino *get_locked(struct pm_fs *fs, uint64_t ino)
 {
-	struct pm_ino *pi;
+	struct pm_ino *pi = fs->icache[ino];
 
-	pthread_mutex_lock(&fs->icache_lock);
-	pi = fs->icache[ino];
 	if (!pi) {
 		pi = calloc(1, sizeof(*pi));
-		if (!pi) {
-			pthread_mutex_unlock(&fs->icache_lock);
+		if (!pi)
 			return NULL;
-		}
 		pi->ino = ino;
 		pthread_rwlock_init(&pi->lock, NULL);
 		pi->size = pm_dinode(fs, ino)->size;
 		fs->icache[ino] = pi;
 	}
 	pi->refs++;
+	return pi;
+}
+
+struct pm_ino *pm_ino_get(struct pm_fs *fs, uint64_t ino)
+{
+	struct pm_ino *pi;
+
+	pthread_mutex_lock(&fs->icache_lock);
+	pi = get_locked(fs, ino);
 	pthread_mutex_unlock(&fs->icache_lock);
 	return pi;
 }
 
 int pm_ino_live(struct pm_fs *fs, uint64_t ino, struct pm_ino **out)
 {
+	int ret = 0;
+
 	*out = NULL;
 	if (!pm_ino_valid(fs, ino))
 		return -ENOENT;
@@ -48,15 +56,12 @@ int pm_ino_live(struct pm_fs *fs, uint64_t ino, struct pm_ino **out)
 	 * changing under the inode's own lock, is not read (ThreadSanitizer
 	 * saw that race) */
 	pthread_mutex_lock(&fs->icache_lock);
-	if ((*out = fs->icache[ino]))
-		(*out)->refs++;
+	if (!fs->icache[ino] && pm_dinode(fs, ino)->mode == 0)
+		ret = -ENOENT;
+	else if (!(*out = get_locked(fs, ino)))
+		ret = -ENOMEM;
 	pthread_mutex_unlock(&fs->icache_lock);
-	if (*out)
-		return 0;
-	if (pm_dinode(fs, ino)->mode == 0)
-		return -ENOENT;
-	*out = pm_ino_get(fs, ino);
-	return *out ? 0 : -ENOMEM;
+	return ret;
 }
 
 void pm_ino_ref(struct pm_fs *fs, struct pm_ino *pi, uint64_t n)
