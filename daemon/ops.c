@@ -407,13 +407,23 @@ static int add_dirent(void *arg, const char *name, uint64_t ino, uint32_t type, 
 
 		if (fuse_add_direntry_plus(c->req, NULL, 0, name, NULL, 0) > left)
 			return 1;
-		if (dot) { /* the kernel takes no reference for dot entries */
-			e.attr.st_ino = ino;
-			e.attr.st_mode = type << 12;
-		} else if (pm_fs_ref(FS(c->req), ino, &a) == 0) {
-			fill_entry(c->req, &a, &e);
-		} else {
-			return 0; /* vanished: skip it */
+		/* Attributes go only with inodes the kernel does not have yet.
+		 * For one it has, the kernel keeps its nlink by itself (unlink
+		 * drops it by one when the reply comes), so a listing answered
+		 * after an unlink of another name, but taken in before that
+		 * reply, would have the link counted off twice: a stat showing
+		 * 0 links for a day (the attribute timeout) and link(2) failing
+		 * with ENOENT. A node id of 0 makes the kernel take the name
+		 * alone (the dot entries too: no reference is taken for them). */
+		e.attr.st_ino = ino;
+		e.attr.st_mode = type << 12;
+		if (!dot) {
+			int ret = pm_fs_ref_unheld(FS(c->req), ino, &a);
+
+			if (ret < 0)
+				return 0; /* vanished: skip it */
+			if (ret == 0)
+				fill_entry(c->req, &a, &e);
 		}
 		n = fuse_add_direntry_plus(c->req, c->buf + c->used, left, name, &e, (off_t)next);
 	}

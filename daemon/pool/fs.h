@@ -143,6 +143,10 @@ uint64_t pm_fs_media_events(struct pm_fs *fs);
 
 int pm_fs_getattr(struct pm_fs *fs, uint64_t ino, struct pm_attr *attr);
 int pm_fs_ref(struct pm_fs *fs, uint64_t ino, struct pm_attr *attr);
+/* pm_fs_ref_unheld -- pm_fs_ref for an inode nobody holds; 1, with no
+ * reference taken, when it is held (by a lookup the kernel still has, an
+ * open file, a request in progress) */
+int pm_fs_ref_unheld(struct pm_fs *fs, uint64_t ino, struct pm_attr *attr);
 void pm_fs_forget(struct pm_fs *fs, uint64_t ino, uint64_t n);
 int pm_fs_lookup(struct pm_fs *fs, uint64_t dir, const char *name, struct pm_attr *attr);
 int pm_fs_setattr(struct pm_fs *fs, uint64_t ino, const struct pm_setattr *sa, struct pm_attr *attr);

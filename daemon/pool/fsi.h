@@ -131,6 +131,9 @@ struct pm_ino *pm_ino_get(struct pm_fs *fs, uint64_t ino);
 void pm_ino_put(struct pm_fs *fs, struct pm_ino *pi);
 /* pm_ino_live -- a referenced inode if ino names a live one, else -ENOENT */
 int pm_ino_live(struct pm_fs *fs, uint64_t ino, struct pm_ino **out);
+/* pm_ino_live_unheld -- pm_ino_live, but 1 and no reference if something
+ * (the kernel, another request) already holds the inode */
+int pm_ino_live_unheld(struct pm_fs *fs, uint64_t ino, struct pm_ino **out);
 void pm_ino_ref(struct pm_fs *fs, struct pm_ino *pi, uint64_t n);
 void pm_inode_forget(struct pm_fs *fs, uint64_t ino, uint64_t n);
 void pm_now(struct pm_time *t);

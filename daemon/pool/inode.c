@@ -45,7 +45,8 @@ struct pm_ino *pm_ino_get(struct pm_fs *fs, uint64_t ino)
 	return pi;
 }
 
-int pm_ino_live(struct pm_fs *fs, uint64_t ino, struct pm_ino **out)
+/* live -- pm_ino_live; with unheld, 1 (no reference) for a cached inode */
+static int live(struct pm_fs *fs, uint64_t ino, bool unheld, struct pm_ino **out)
 {
 	int ret = 0;
 
@@ -56,12 +57,24 @@ int pm_ino_live(struct pm_fs *fs, uint64_t ino, struct pm_ino **out)
 	 * changing under the inode's own lock, is not read (ThreadSanitizer
 	 * saw that race) */
 	pthread_mutex_lock(&fs->icache_lock);
-	if (!fs->icache[ino] && pm_dinode(fs, ino)->mode == 0)
+	if (fs->icache[ino] && unheld)
+		ret = 1;
+	else if (!fs->icache[ino] && pm_dinode(fs, ino)->mode == 0)
 		ret = -ENOENT;
 	else if (!(*out = get_locked(fs, ino)))
 		ret = -ENOMEM;
 	pthread_mutex_unlock(&fs->icache_lock);
 	return ret;
+}
+
+int pm_ino_live(struct pm_fs *fs, uint64_t ino, struct pm_ino **out)
+{
+	return live(fs, ino, false, out);
+}
+
+int pm_ino_live_unheld(struct pm_fs *fs, uint64_t ino, struct pm_ino **out)
+{
+	return live(fs, ino, true, out);
 }
 
 void pm_ino_ref(struct pm_fs *fs, struct pm_ino *pi, uint64_t n)

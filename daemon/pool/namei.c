@@ -96,17 +96,28 @@ int pm_fs_getattr(struct pm_fs *fs, uint64_t ino, struct pm_attr *attr)
 	return ret;
 }
 
+static int ref_attr(struct pm_fs *fs, struct pm_ino *pi, struct pm_attr *attr)
+{
+	pthread_rwlock_rdlock(&pi->lock);
+	fill_attr(fs, pi, attr);
+	pthread_rwlock_unlock(&pi->lock);
+	return 0; /* the reference goes to the caller */
+}
+
 int pm_fs_ref(struct pm_fs *fs, uint64_t ino, struct pm_attr *attr)
 {
 	struct pm_ino *pi;
 	int ret = pm_ino_live(fs, ino, &pi);
 
-	if (ret)
-		return ret;
-	pthread_rwlock_rdlock(&pi->lock);
-	fill_attr(fs, pi, attr);
-	pthread_rwlock_unlock(&pi->lock);
-	return 0; /* the reference goes to the caller */
+	return ret ? ret : ref_attr(fs, pi, attr);
+}
+
+int pm_fs_ref_unheld(struct pm_fs *fs, uint64_t ino, struct pm_attr *attr)
+{
+	struct pm_ino *pi;
+	int ret = pm_ino_live_unheld(fs, ino, &pi);
+
+	return ret ? ret : ref_attr(fs, pi, attr);
 }
 
 void pm_fs_forget(struct pm_fs *fs, uint64_t ino, uint64_t n)

@@ -123,3 +123,44 @@ def test_processes_sharing_a_directory(mount):
             assert read_file(os.path.join(d, name)) == original.encode()
     mount.remount()
     assert set(os.listdir(d)) == expect
+
+
+def test_link_counts_while_others_list(mount):
+    """The kernel counts an unlink off its cached nlink itself; a listing
+    carrying the already-lowered count must not reach it first (it did: a
+    stat then showed 0 links for an existing file, and link(2) of it gave
+    ENOENT)."""
+    dirs = [mount.path(f"s{i}") for i in range(3)]
+    for d in dirs:
+        os.mkdir(d)
+    seconds = 6
+    linker = f"""
+        import time
+        dirs, bad, k = {dirs!r}, [], 0
+        end = time.monotonic() + {seconds}
+        while time.monotonic() < end:
+            k += 1
+            a = os.path.join(dirs[k % 3], "p%d-f%d" % (os.getpid(), k))
+            h = os.path.join(dirs[(k + 1) % 3], "p%d-h%d" % (os.getpid(), k))
+            os.close(os.open(a, os.O_CREAT | os.O_WRONLY, 0o644))
+            os.link(a, h)
+            bad += [f"{{p}}: {{os.lstat(p).st_nlink}} links after link"
+                    for p in (a, h) if os.lstat(p).st_nlink != 2]
+            os.unlink(h)
+            if os.lstat(a).st_nlink != 1:
+                bad.append(f"{{a}}: {{os.lstat(a).st_nlink}} links after unlinking {{h}}")
+            os.link(a, h)  # ENOENT when the kernel thinks it has no link left
+            os.unlink(a)
+            os.unlink(h)
+        assert k > 100, k
+        assert not bad, f"{{len(bad)}} of {{k}} rounds: {{bad[:5]}}"
+    """
+    lister = f"""
+        import time
+        end = time.monotonic() + {seconds}
+        while time.monotonic() < end:
+            for d in {dirs!r}:
+                os.listdir(d)
+    """
+    run_together([linker, linker, lister, lister])
+    assert all(os.listdir(d) == [] for d in dirs)
