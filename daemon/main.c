@@ -227,7 +227,6 @@ int main(int argc, char *argv[])
 		 info.granularity, info.map_sync ? ", MAP_SYNC" : "",
 		 info.in_ram ? " (pool in RAM: msync, a no-op there, is skipped)" : "", policy_s,
 		 o.crash_emulation ? ", CRASH EMULATION" : "");
-	fuse_log(FUSE_LOG_NOTICE, "%s\n", mounted);
 	const struct pm_badblock *bad;
 	size_t nbad = pm_fs_badblocks(mnt.fs, &bad);
 	for (size_t i = 0; i < nbad; i++)
@@ -239,6 +238,8 @@ int main(int argc, char *argv[])
 	if (!info.was_clean)
 		fuse_log(FUSE_LOG_WARNING, "%s was not unmounted cleanly: %u transactions rolled back, "
 			 "%u orphan inodes freed\n", o.pool, info.rolled_back, info.orphans);
+	/* last: who waits for this line (tests, scripts) has all the others */
+	fuse_log(FUSE_LOG_NOTICE, "%s\n", mounted);
 	fflush(stderr);
 	if (!o.foreground)
 		openlog("pmfuse", LOG_PID, LOG_DAEMON);

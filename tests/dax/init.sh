@@ -62,13 +62,17 @@ start() {
 	pid=$!
 	i=0
 	# up to 60 s: a recovering ASan+UBSan daemon in this emulated VM took
-	# more than the 10 s once allowed (tools/test's sanitizer pass)
-	while ! grep -q ' /mnt/fs ' /proc/mounts && kill -0 $pid 2>/dev/null && [ $i -lt 600 ]; do
+	# more than the 10 s once allowed (tools/test's sanitizer pass). The
+	# daemon logs its "mounted" line, its last, after the mount appears:
+	# wait for it too, or granularity() may find no line (seen: an empty
+	# "granularity=" with MAP_SYNC found a moment later)
+	while ! { grep -q ' /mnt/fs ' /proc/mounts && grep -q 'default policy' /tmp/pmfuse.log; } &&
+		kill -0 $pid 2>/dev/null && [ $i -lt 600 ]; do
 		sleep 0.1
 		i=$((i + 1))
 	done
 	cat /tmp/pmfuse.log
-	grep -q ' /mnt/fs ' /proc/mounts
+	grep -q ' /mnt/fs ' /proc/mounts && grep -q 'default policy' /tmp/pmfuse.log
 }
 stop() {
 	kill -TERM $pid
