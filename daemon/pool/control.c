@@ -23,7 +23,7 @@ bool pm_control_name(const char *name)
 
 int pm_fs_stats_json(struct pm_fs *fs, char *buf, size_t size)
 {
-	uint64_t per[PM_SYNC_KINDS] = { 0 }, flushes, drains, persisted;
+	uint64_t per[PM_SYNC_KINDS] = { 0 }, flushes, drains, persisted, lane, high, over;
 	struct pm_statfs st;
 	int n;
 
@@ -34,12 +34,14 @@ int pm_fs_stats_json(struct pm_fs *fs, char *buf, size_t size)
 	}
 	pm_fs_statfs(fs, &st);
 	pm_media_counts(fs->m, &flushes, &drains, &persisted); /* all of it: data and metadata */
+	pm_journal_usage(fs, &lane, &high, &over);
 	n = snprintf(buf, size,
 		     "{\"pool_size\":%lu,\"free_bytes\":%lu,\"inodes_total\":%lu,\"inodes_free\":%lu,"
 		     "\"granularity\":\"%s\",\"bytes_written\":%lu,\"bytes_persisted\":%lu,"
 		     "\"flush_calls\":%lu,\"drains\":%lu,\"fsyncs\":%lu,\"dirty_bytes\":%lu,"
 		     "\"periodic_flushes\":%lu,\"policy_inodes\":{\"fsync\":%lu,\"periodic\":%lu,"
-		     "\"close\":%lu,\"immediate\":%lu,\"never\":%lu}}",
+		     "\"close\":%lu,\"immediate\":%lu,\"never\":%lu},"
+		     "\"journal_lane_bytes\":%lu,\"journal_high_water\":%lu,\"journal_overflows\":%lu}",
 		     (unsigned long)fs->sb.pool_size, (unsigned long)(st.bfree * PM_BLOCK_SIZE),
 		     (unsigned long)st.files, (unsigned long)st.ffree, pm_media_granularity(fs->m),
 		     (unsigned long)__atomic_load_n(&fs->ctr.bytes_written, __ATOMIC_RELAXED),
@@ -49,7 +51,8 @@ int pm_fs_stats_json(struct pm_fs *fs, char *buf, size_t size)
 		     (unsigned long)__atomic_load_n(&fs->ctr.dirty_bytes, __ATOMIC_RELAXED),
 		     (unsigned long)__atomic_load_n(&fs->ctr.periodic_flushes, __ATOMIC_RELAXED),
 		     (unsigned long)per[0], (unsigned long)per[1], (unsigned long)per[2],
-		     (unsigned long)per[3], (unsigned long)per[4]);
+		     (unsigned long)per[3], (unsigned long)per[4], (unsigned long)lane,
+		     (unsigned long)high, (unsigned long)over);
 	return n < 0 || (size_t)n >= size ? -ERANGE : n;
 }
 

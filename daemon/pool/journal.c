@@ -44,6 +44,8 @@ struct pm_journal {
 	pthread_cond_t free_cond;
 	uint32_t busy;           /* bit per lane */
 	uint64_t seq;
+	uint64_t high_water;     /* most bytes of a lane one transaction used */
+	uint64_t overflows;      /* undo records that did not fit (atomic) */
 	struct pm_tx txs[PM_JOURNAL_LANES];
 };
 
@@ -214,6 +216,12 @@ void pm_tx_commit(struct pm_tx *tx)
 
 	for (unsigned i = 0; i < tx->flush.n; i++)
 		pm_media_flush(fs->m, fs->base + tx->flush.r[i].off, tx->flush.r[i].len);
+	if (tx->used > __atomic_load_n(&j->high_water, __ATOMIC_RELAXED)) {
+		pthread_mutex_lock(&j->lock);
+		if (tx->used > j->high_water)
+			j->high_water = tx->used;
+		pthread_mutex_unlock(&j->lock);
+	}
 	pm_media_drain(fs->m); /* every change of the transaction is durable */
 	current = NULL;
 	h->state = PM_LANE_IDLE;
@@ -270,8 +278,22 @@ static void remember(struct pm_tx *tx, uint64_t off, size_t len)
 
 void pm_tx_touch(struct pm_fs *fs, const void *p, size_t len)
 {
-	if (current && pm_tx_snap(current, p, len))
-		remember(current, pm_off(fs, p), len); /* lane full: best effort */
+	if (current && pm_tx_snap(current, p, len)) {
+		/* lane full: the change cannot be undone, so the operation is
+		 * not atomic across a crash. Transactions are bounded by design
+		 * (a punch goes leaf by leaf, a truncate frees blocks after its
+		 * commit); this counts what the design missed, for the tests
+		 * and pmfusectl stats, and makes the change durable at least */
+		__atomic_add_fetch(&fs->journal->overflows, 1, __ATOMIC_RELAXED);
+		remember(current, pm_off(fs, p), len);
+	}
+}
+
+void pm_journal_usage(struct pm_fs *fs, uint64_t *lane_bytes, uint64_t *high_water, uint64_t *overflows)
+{
+	*lane_bytes = LANE_BYTES(&fs->sb);
+	*high_water = __atomic_load_n(&fs->journal->high_water, __ATOMIC_RELAXED);
+	*overflows = __atomic_load_n(&fs->journal->overflows, __ATOMIC_RELAXED);
 }
 
 void pm_tx_fresh(struct pm_fs *fs, const void *p, size_t len)

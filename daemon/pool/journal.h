@@ -56,6 +56,10 @@ bool pm_tx_active(void);
 
 int pm_journal_init(struct pm_fs *fs);
 void pm_journal_fini(struct pm_fs *fs);
+/* pm_journal_usage -- a lane's size, the most of one a transaction has
+ * used since the open, and how many undo records did not fit (each one a
+ * change a crash could leave half done: none is expected) */
+void pm_journal_usage(struct pm_fs *fs, uint64_t *lane_bytes, uint64_t *high_water, uint64_t *overflows);
 
 /* pm_journal_recover -- roll back the unfinished transactions found in the
  * journal region of a pool (base, as described by sb). With dry_run, only

@@ -318,3 +318,16 @@ def json_lines(path):
                 return
             raise
         yield rec
+
+
+def journal_problems(mnt):
+    """journal_problems -- [] or why the mount's journal use is wrong: an undo record that did
+    not fit a lane (a change a crash could have left half done; pmfusectl stats --json)."""
+    try:
+        stats = json.loads(os.getxattr(mnt, "user.pmfuse.stats"))
+    except (OSError, ValueError) as e:
+        return [f"user.pmfuse.stats of {mnt}: {e!r}"]
+    if stats.get("journal_overflows") != 0:
+        return [f"{stats.get('journal_overflows')} undo records did not fit a journal lane "
+                f"(most used {stats.get('journal_high_water')} of {stats.get('journal_lane_bytes')} bytes)"]
+    return []

@@ -7,6 +7,7 @@
 #include <linux/falloc.h>
 #include <linux/fs.h>
 #include <signal.h>
+#include <stdio.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <sys/xattr.h>
@@ -581,6 +582,85 @@ static void test_logged_once(void)
 	unit_pool_free(p);
 }
 
+/* The heaviest operations stay inside one lane: a change whose undo
+ * record does not fit is not atomic (pm_tx_touch counts it). Big
+ * directories, xattrs at their limits, punches and truncations of large
+ * trees, unlinks and renames over inodes holding all of those. */
+static void test_heaviest_fit(void)
+{
+	struct unit_pool *p = unit_pool_new(512 * UNIT_MiB, 0);
+	struct pm_fs *fs = p->fs;
+	uint64_t lane, high, over, d, e, f, g;
+	g_autofree char *val = g_malloc(64 * 1024);
+	char name[64];
+
+	memset(val, 'v', 64 * 1024);
+	d = unit_create(fs, PM_ROOT_INO, "d", S_IFDIR | 0755);
+	e = unit_create(fs, PM_ROOT_INO, "e", S_IFDIR | 0755);
+	for (int i = 0; i < 4000; i++) {
+		snprintf(name, sizeof(name), "a-rather-long-name-to-fill-directory-blocks-%06d", i);
+		unit_create(fs, i % 2 ? d : e, name, S_IFREG | 0644);
+	}
+	/* xattrs up to the inode's 256 KiB, on a file with a deep, wide tree */
+	f = unit_create(fs, d, "big", S_IFREG | 0644);
+	for (int i = 0; i < 3; i++) {
+		snprintf(name, sizeof(name), "user.k%d", i);
+		g_assert_cmpint(pm_fs_setxattr(fs, f, name, val, 64 * 1024, 0), ==, 0);
+	}
+	g_assert_cmpint(pm_fs_setxattr(fs, f, "user.k0", val, 60 * 1024, XATTR_REPLACE), ==, 0);
+	for (uint64_t off = 0; off < 96 * UNIT_MiB; off += 4 * UNIT_MiB)
+		unit_write_pattern(fs, f, off, 2 * UNIT_MiB + 4096, 7);
+	unit_write_pattern(fs, f, 64 * UNIT_GiB, 8192, 7); /* a taller tree */
+	g_assert_cmpint(pm_fs_fallocate(fs, f, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, 4096,
+					 40 * UNIT_MiB), ==, 0);
+	g_assert_cmpint(pm_fs_fallocate(fs, f, 0, 100 * UNIT_MiB, 32 * UNIT_MiB), ==, 0);
+	g = unit_create(fs, e, "big2", S_IFREG | 0644);
+	unit_write_pattern(fs, g, 0, 48 * UNIT_MiB, 9);
+	g_assert_cmpint(pm_fs_setxattr(fs, g, "user.k", val, 64 * 1024, 0), ==, 0);
+	struct pm_setattr sa = { .valid = PM_SET_SIZE, .size = 5000 };
+	struct pm_attr a;
+	g_assert_cmpint(pm_fs_setattr(fs, g, &sa, &a), ==, 0);
+	unit_write_pattern(fs, g, 0, 48 * UNIT_MiB, 9);
+	/* rename over the big file, exchange the big directories, empty one */
+	g_assert_cmpint(pm_fs_rename(fs, e, "big2", d, "big", 0), ==, 0);
+	g_assert_cmpint(pm_fs_rename(fs, PM_ROOT_INO, "d", PM_ROOT_INO, "e", RENAME_EXCHANGE), ==, 0);
+	g_assert_cmpint(pm_fs_unlink(fs, d, "big"), ==, 0); /* d is named "e" now */
+	for (int i = 0; i < 4000; i += 2) {
+		snprintf(name, sizeof(name), "a-rather-long-name-to-fill-directory-blocks-%06d", i);
+		g_assert_cmpint(pm_fs_unlink(fs, e, name), ==, 0);
+	}
+	g_assert_cmpint(pm_fs_rmdir(fs, PM_ROOT_INO, "d"), ==, 0); /* e, emptied */
+	g_assert_cmpint(pm_fs_rename(fs, PM_ROOT_INO, "e", PM_ROOT_INO, "d2", 0), ==, 0);
+	pm_journal_usage(fs, &lane, &high, &over);
+	g_test_message("lane %lu bytes, most used %lu, overflows %lu", (unsigned long)lane,
+		       (unsigned long)high, (unsigned long)over);
+	g_assert_cmpuint(over, ==, 0);
+	g_assert_cmpuint(high, >, 0);
+	g_assert_cmpuint(high, <=, lane);
+	unit_pool_free(p);
+}
+
+/* the counter the test above relies on: a record that does not fit */
+static void test_overflow_counted(void)
+{
+	struct unit_pool *p = unit_pool_new(16 * UNIT_MiB, 0);
+	uint64_t lane, high, over, f = unit_create(p->fs, PM_ROOT_INO, "f", S_IFREG | 0644);
+	struct pm_tx *tx;
+	uint8_t *data;
+
+	unit_write_pattern(p->fs, f, 0, 256 * UNIT_KiB, 3);
+	pm_journal_usage(p->fs, &lane, &high, &over);
+	g_assert_cmpuint(over, ==, 0);
+	g_assert_cmpint(pm_fs_fsync(p->fs, f), ==, 0);
+	data = pm_blk_ptr(p->fs, pm_dinode(p->fs, f)->root); /* some block of the pool */
+	tx = pm_tx_begin(p->fs);
+	pm_tx_touch(p->fs, data, lane); /* more than the lane's room */
+	pm_tx_commit(tx);
+	pm_journal_usage(p->fs, &lane, &high, &over);
+	g_assert_cmpuint(over, ==, 1);
+	unit_pool_free(p);
+}
+
 int main(int argc, char **argv)
 {
 	unit_init(&argc, &argv);
@@ -589,6 +669,8 @@ int main(int argc, char **argv)
 	unit_add("/journal/touch-inside-persisted", test_touch_inside_persisted);
 	unit_add("/journal/touch-inside-merged", test_touch_inside_merged);
 	unit_add("/journal/logged-once", test_logged_once);
+	unit_add("/journal/heaviest-operations-fit", test_heaviest_fit);
+	unit_add("/journal/overflow-counted", test_overflow_counted);
 #define ADD(name) unit_add("/journal/crash-points/" #name, test_##name)
 	ADD(create);
 	ADD(mkdir);
