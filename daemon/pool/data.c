@@ -374,6 +374,29 @@ static bool free_range(struct pm_fs *fs, uint64_t *slot, unsigned h, uint64_t ba
 	return true;
 }
 
+/* lower -- take the root out while only its first child is left (a file
+ * cut below what its tree's height maps): root, height and block count
+ * change in one transaction, the old root is freed after it commits */
+static void lower(struct pm_fs *fs, struct pm_dinode *di)
+{
+	while (di->height > 0 && pm_blk_valid(fs, di->root)) {
+		uint64_t *node = pm_blk_ptr(fs, di->root), old = di->root;
+		bool own;
+
+		for (unsigned i = 1; i < PM_TREE_FANOUT; i++)
+			if (node[i])
+				return;
+		struct pm_tx *tx = pm_tx_join(fs, &own);
+		pm_tx_touch(fs, di, sizeof(*di));
+		di->root = node[0];
+		di->height--;
+		di->blocks -= di->blocks ? 1 : 0;
+		pm_persist(fs, di, sizeof(*di));
+		pm_tx_release(fs, old, 1);
+		pm_tx_end(tx, own);
+	}
+}
+
 static int free_blocks(struct pm_fs *fs, struct pm_ino *pi, uint64_t first, uint64_t last)
 {
 	struct pm_dinode *di = pm_dinode(fs, pi->ino);
@@ -394,6 +417,8 @@ static int free_blocks(struct pm_fs *fs, struct pm_ino *pi, uint64_t first, uint
 	di->blocks -= freed->len <= di->blocks ? freed->len : di->blocks;
 	pm_persist(fs, di, sizeof(*di));
 	g_array_free(freed, TRUE);
+	if (last == UINT64_MAX) /* a truncation: the tree may be taller than needed */
+		lower(fs, di);
 	return 0;
 }
 

@@ -332,16 +332,49 @@ static void test_truncate_tree(void)
 	unit_write_pattern(fs, ino, 0, 1100 * BS, 3); /* 1100 blocks, height 2, 3 leaves */
 	g_assert_cmpuint(height_of(fs, ino), ==, 2);
 	g_assert_cmpuint(blocks_of(fs, ino), ==, 1100 + 3 + 1);
-	/* into the first leaf: the other leaves go */
+	/* into the first leaf: the other leaves go, and the root with them
+	 * (the leaf left is the root of a tree of height 1) */
 	g_assert_cmpint(truncate_to(fs, ino, 100 * BS + 1), ==, 0);
-	g_assert_cmpuint(blocks_of(fs, ino), ==, 101 + 1 + 1);
-	g_assert_cmpuint(bfree(fs), ==, b0 - 103);
+	g_assert_cmpuint(height_of(fs, ino), ==, 1);
+	g_assert_cmpuint(blocks_of(fs, ino), ==, 101 + 1);
+	g_assert_cmpuint(bfree(fs), ==, b0 - 102);
 	unit_assert_blocks(fs, ino);
 	unit_assert_pattern(fs, ino, 0, 100 * BS + 1, 3);
 	/* regrow into the freed range */
 	unit_write_pattern(fs, ino, 600 * BS, BS, 4);
 	unit_assert_zero(fs, ino, 100 * BS + 1, 500 * BS - 1);
 	unit_assert_pattern(fs, ino, 600 * BS, BS, 4);
+	unit_assert_blocks(fs, ino);
+	unit_assert_reopen_stable(p);
+	unit_pool_free(p);
+}
+
+/* a truncation lowers a tree taller than the new size needs: one block
+ * written at 64 GiB makes a tree of height 3 (two nodes on the way down to
+ * each data block); cut to one block, the file is that block alone */
+static void test_truncate_lowers(void)
+{
+	struct unit_pool *p = unit_pool_new(64 * UNIT_MiB, 0);
+	struct pm_fs *fs = p->fs;
+	uint64_t ino = unit_create(fs, PM_ROOT_INO, "f", S_IFREG | 0644);
+	uint64_t b0 = bfree(fs);
+
+	unit_write_pattern(fs, ino, 0, 3000, 5);
+	unit_write_pattern(fs, ino, 64 * UNIT_GiB, BS, 6);
+	g_assert_cmpuint(height_of(fs, ino), ==, 3);
+	g_assert_cmpuint(blocks_of(fs, ino), ==, 2 + 2 * 2 + 1);
+	g_assert_cmpint(truncate_to(fs, ino, 3000), ==, 0);
+	g_assert_cmpuint(height_of(fs, ino), ==, 0);
+	g_assert_cmpuint(blocks_of(fs, ino), ==, 1);
+	g_assert_cmpuint(bfree(fs), ==, b0 - 1);
+	unit_assert_blocks(fs, ino);
+	unit_assert_pattern(fs, ino, 0, 3000, 5);
+	/* and grows again from there */
+	unit_write_pattern(fs, ino, 5 * UNIT_MiB, BS, 7);
+	g_assert_cmpuint(height_of(fs, ino), ==, 2);
+	unit_assert_pattern(fs, ino, 0, 3000, 5);
+	unit_assert_zero(fs, ino, 3000, 5 * UNIT_MiB - 3000);
+	unit_assert_pattern(fs, ino, 5 * UNIT_MiB, BS, 7);
 	unit_assert_blocks(fs, ino);
 	unit_assert_reopen_stable(p);
 	unit_pool_free(p);
@@ -848,6 +881,7 @@ int main(int argc, char **argv)
 	unit_add("/data/sparse-holes", test_sparse_holes);
 	unit_add("/data/truncate", test_truncate);
 	unit_add("/data/truncate-tree", test_truncate_tree);
+	unit_add("/data/truncate-lowers-the-tree", test_truncate_lowers);
 	unit_add("/data/truncate-errors", test_truncate_errors);
 	unit_add("/data/punch-hole", test_punch_hole);
 	unit_add("/data/fallocate", test_fallocate);
