@@ -117,10 +117,15 @@ class Log:
 # --- the tree -------------------------------------------------------------------------------
 
 
-def user_xattrs(path):
+def user_xattrs(path, strict=False):
+    """user_xattrs -- {name: value} of the user. xattrs of path; a failed listxattr is shown
+    as a value that matches no model, or raised with strict (a live check: an error from a
+    mount that just died is not a problem of the data)."""
     try:
         names = os.listxattr(path, follow_symlinks=False)
     except OSError as e:
+        if strict:
+            raise
         return {"<listxattr failed>": str(e).encode()}
     return {n: os.getxattr(path, n, follow_symlinks=False) for n in names if n.startswith("user.")}
 

@@ -388,7 +388,7 @@ class Worker:
         if k == "l" and os.readlink(self.P(p)).encode() != bytes(node.cur):
             self.problem(f"readlink {p}: differs from the model")
         if k != "l":
-            xa = smodel.user_xattrs(self.P(p))
+            xa = smodel.user_xattrs(self.P(p), strict=True)  # a dead mount raises
             if xa != node.xattrs:
                 self.problem(f"xattrs of {p}: {sorted(xa)}, model {sorted(node.xattrs)}")
 
