@@ -142,7 +142,10 @@ int pm_super_check(const void *base, size_t size, struct pm_super *out)
 	if (sb->block_size != PM_BLOCK_SIZE || sb->inode_size != PM_INODE_SIZE)
 		return pm_err(EUCLEAN, "superblock: unsupported block size %u or inode size %u; " FSCK_HINT,
 			      sb->block_size, sb->inode_size);
-	if (sb->pool_size != sb->total_blocks * PM_BLOCK_SIZE)
+	/* not total_blocks * PM_BLOCK_SIZE: a damaged count can wrap around to
+	 * the right size, and every region is checked against the count
+	 * (found by the fuzzers: reads and repairs far past the mapping) */
+	if (sb->pool_size % PM_BLOCK_SIZE || sb->total_blocks != sb->pool_size / PM_BLOCK_SIZE)
 		return pm_err(EUCLEAN, "superblock: pool size and block count disagree; " FSCK_HINT);
 	if (sb->pool_size > size)
 		return pm_err(EUCLEAN, "pool file is too short: %zu bytes, the superblock says %" PRIu64

@@ -304,6 +304,10 @@ static void test_check_regions(void)
 	refuse_u64(img, OFF(pool_size), sb.pool_size + PM_BLOCK_SIZE, "");
 	refuse_u64(img, OFF(total_blocks), sb.total_blocks + 1, "");
 	refuse_u64(img, OFF(total_blocks), sb.total_blocks - 1, "");
+	/* a count whose product with the block size wraps around to the pool
+	 * size: regions checked against it were far past the mapping (fuzzers) */
+	refuse_u64(img, OFF(total_blocks), sb.total_blocks + (1ull << 52), "");
+	refuse_u64(img, OFF(pool_size), sb.pool_size + 1, "");
 	/* block and inode sizes other than ours */
 	uint64_t bs;
 	memcpy(&bs, img + OFF(block_size), 8);
