@@ -216,12 +216,6 @@ void pm_tx_commit(struct pm_tx *tx)
 
 	for (unsigned i = 0; i < tx->flush.n; i++)
 		pm_media_flush(fs->m, fs->base + tx->flush.r[i].off, tx->flush.r[i].len);
-	if (tx->used > __atomic_load_n(&j->high_water, __ATOMIC_RELAXED)) {
-		pthread_mutex_lock(&j->lock);
-		if (tx->used > j->high_water)
-			j->high_water = tx->used;
-		pthread_mutex_unlock(&j->lock);
-	}
 	pm_media_drain(fs->m); /* every change of the transaction is durable */
 	current = NULL;
 	h->state = PM_LANE_IDLE;
@@ -232,6 +226,8 @@ void pm_tx_commit(struct pm_tx *tx)
 	}
 
 	pthread_mutex_lock(&j->lock);
+	if (tx->used > j->high_water) /* read without the lock by pm_journal_usage */
+		__atomic_store_n(&j->high_water, tx->used, __ATOMIC_RELAXED);
 	j->busy &= ~(1u << tx->lane);
 	pthread_cond_signal(&j->free_cond);
 	pthread_mutex_unlock(&j->lock);
