@@ -32,10 +32,10 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "clients.h"
 #include "loop.h"
+#include "stop.h"
 
-#define CLIENT_SLOTS 8
-#define CLIENT_ACTIVE_NS 2000000u /* a client counts for 2 ms after a request */
 
 struct loop {
 	struct fuse_session *se;
@@ -48,17 +48,8 @@ struct loop {
 	int idle;      /* threads parked, waiting to hold the device */
 	int readers, max_readers; /* parallel mode: threads reading, at most */
 	int error;     /* first read error, as a negative errno */
-	pthread_mutex_t client_lock;
-	struct { uint32_t pid; uint64_t seen; } client[CLIENT_SLOTS];
+	struct pm_clients clients;
 };
-
-static uint64_t now_ns(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
-}
 
 /* costly -- may this request take long (copy much data, free a file's
  * blocks)? Then it is not served by the thread that holds the device. */
@@ -86,34 +77,13 @@ static bool costly(const struct fuse_buf *buf)
 	}
 }
 
-/* note_client -- count the sender of a request; returns how many
- * processes sent requests in the last CLIENT_ACTIVE_NS */
+/* note_client -- how many processes sent requests in the last 2 ms,
+ * counting the sender of this one */
 static unsigned note_client(struct loop *l, const struct fuse_buf *buf)
 {
 	const struct fuse_in_header *in = buf->mem;
-	uint64_t now = now_ns();
-	unsigned active = 0, slot = 0;
 
-	if (buf->size < sizeof(*in))
-		return 1;
-	pthread_mutex_lock(&l->client_lock);
-	for (unsigned i = 0; i < CLIENT_SLOTS; i++) {
-		if (l->client[i].pid == in->pid) {
-			slot = i;
-			break;
-		}
-		if (l->client[i].seen < l->client[slot].seen)
-			slot = i;
-	}
-	if (in->pid) { /* 0: the kernel's own writeback */
-		l->client[slot].pid = in->pid;
-		l->client[slot].seen = now;
-	}
-	for (unsigned i = 0; i < CLIENT_SLOTS; i++)
-		if (l->client[i].seen && now - l->client[i].seen < CLIENT_ACTIVE_NS)
-			active++;
-	pthread_mutex_unlock(&l->client_lock);
-	return active;
+	return buf->size < sizeof(*in) ? 1 : pm_clients_note(&l->clients, in->pid);
 }
 
 static void set_mode(struct loop *l, bool parallel)
@@ -147,14 +117,14 @@ static int receive(struct loop *l, struct fuse_buf *buf)
  * changed */
 static int wait_turn(struct loop *l, struct fuse_buf *buf)
 {
-	uint64_t start = l->spin_ns ? now_ns() : 0;
+	uint64_t start = l->spin_ns ? pm_now_ns() : 0;
 
 	while (!fuse_session_exited(l->se) && !__atomic_load_n(&l->parallel, __ATOMIC_RELAXED)) {
 		int r = receive(l, buf);
 
 		if (r >= 0)
 			return r;
-		if (l->spin_ns && now_ns() - start < l->spin_ns) {
+		if (l->spin_ns && pm_now_ns() - start < l->spin_ns) {
 			sched_yield(); /* a client that shares this CPU runs first */
 			continue;
 		}
@@ -169,6 +139,26 @@ static int wait_turn(struct loop *l, struct fuse_buf *buf)
 	return 0;
 }
 
+/* park -- wait (l->lock held) for a change of mode, a free turn or a free
+ * reader's place. Timed: the signal that ends the session knocks only the
+ * main thread, which may be parked while the readers sleep on a device that
+ * carries nothing more (with FUSE over io_uring, only FORGETs come here);
+ * once it has seen the end and left, pm_loop_run wakes the readers. */
+static void park(struct loop *l)
+{
+	struct timespec until;
+
+	clock_gettime(CLOCK_REALTIME, &until);
+	until.tv_nsec += 100 * 1000000;
+	if (until.tv_nsec >= 1000000000) {
+		until.tv_sec++;
+		until.tv_nsec -= 1000000000;
+	}
+	l->idle++;
+	pthread_cond_timedwait(&l->cond, &l->lock, &until);
+	l->idle--;
+}
+
 /* take_turn -- turn mode: hold the device, serving cheap requests, until a
  * costly one comes (returned in buf, > 0), the mode changes or the session
  * ends (0) */
@@ -178,9 +168,7 @@ static int take_turn(struct loop *l, struct fuse_buf *buf)
 
 	pthread_mutex_lock(&l->lock);
 	while (l->waiter && !l->parallel && !fuse_session_exited(l->se)) {
-		l->idle++;
-		pthread_cond_wait(&l->cond, &l->lock);
-		l->idle--;
+		park(l);
 	}
 	if (l->parallel || fuse_session_exited(l->se)) {
 		pthread_mutex_unlock(&l->lock);
@@ -216,9 +204,7 @@ static void serve_parallel(struct loop *l, struct fuse_buf *buf)
 
 	pthread_mutex_lock(&l->lock);
 	while (l->readers >= l->max_readers && l->parallel && !fuse_session_exited(l->se)) {
-		l->idle++;
-		pthread_cond_wait(&l->cond, &l->lock);
-		l->idle--;
+		park(l);
 	}
 	if (!l->parallel || fuse_session_exited(l->se)) {
 		pthread_mutex_unlock(&l->lock);
@@ -273,7 +259,8 @@ static int online_cpus(void)
 
 int pm_loop_run(struct fuse_session *se, unsigned threads, unsigned spin_us)
 {
-	struct loop l = { .se = se, .fd = fuse_session_fd(se), .spin_ns = (uint64_t)spin_us * 1000 };
+	struct loop l = { .se = se, .fd = fuse_session_fd(se), .spin_ns = (uint64_t)spin_us * 1000,
+			  .clients = PM_CLIENTS_INIT };
 	pthread_t *tids;
 	unsigned started = 0;
 
@@ -289,7 +276,6 @@ int pm_loop_run(struct fuse_session *se, unsigned threads, unsigned spin_us)
 	if (!tids)
 		return -ENOMEM;
 	pthread_mutex_init(&l.lock, NULL);
-	pthread_mutex_init(&l.client_lock, NULL);
 	pthread_cond_init(&l.cond, NULL);
 	/* the calling thread is a worker too: the signal that stops the mount
 	 * is aimed at it (stop.c) */
@@ -299,14 +285,9 @@ int pm_loop_run(struct fuse_session *se, unsigned threads, unsigned spin_us)
 	worker(&l);
 	/* threads asleep in a blocking read(2) leave when a signal (SIGUSR1,
 	 * whose handler stop.c installs without SA_RESTART) interrupts it */
-	for (unsigned i = 0; i < started; i++) {
-		while (pthread_tryjoin_np(tids[i], NULL) == EBUSY) {
-			pthread_kill(tids[i], SIGUSR1);
-			usleep(1000);
-		}
-	}
+	for (unsigned i = 0; i < started; i++)
+		pm_stop_join(tids[i]);
 	pthread_cond_destroy(&l.cond);
-	pthread_mutex_destroy(&l.client_lock);
 	pthread_mutex_destroy(&l.lock);
 	free(tids);
 	return l.error;

@@ -18,6 +18,7 @@
 #include "bdi.h"
 #include "flusher.h"
 #include "loop.h"
+#include "uring.h"
 #include "notify.h"
 #include "options.h"
 #include "policy.h"
@@ -40,9 +41,15 @@ static void usage(const char *prog)
 	       "    -o loglevel=LEVEL      error, warning, notice, info (default) or debug:\n"
 	       "                           what is logged (stderr, syslog once daemonized)\n"
 	       "    -o kernel_limits       keep the kernel's limits for a FUSE mount (1 %% of\n"
-	       "                           the dirty page cache, 128 KiB read-ahead); by\n"
-	       "                           default, as root, pmfuse lifts them\n"
+	       "                           the dirty page cache, 128 KiB read-ahead) and\n"
+	       "                           its enable_uring switch; by default, as root,\n"
+	       "                           pmfuse lifts them\n"
 	       "    -o no_writeback        do not use the kernel's writeback cache\n"
+	       "    -o no_uring            take requests only from /dev/fuse; by default\n"
+	       "                           they come over io_uring, a queue per CPU, when\n"
+	       "                           the kernel has it (Linux 6.14+); as root pmfuse\n"
+	       "                           turns on the fuse module's enable_uring switch\n"
+	       "                           (not with kernel_limits)\n"
 	       "    -o ro                  mount read-only\n"
 	       "    -o nonempty            mount even if MOUNTPOINT is not empty (its\n"
 	       "                           files are hidden while mounted); by default a\n"
@@ -257,6 +264,23 @@ int main(int argc, char *argv[])
 	/* absolute: a daemon in the background has left its directory */
 	pm_notify_ready(abs_mnt ? abs_mnt : o.mountpoint, status);
 	free(abs_mnt);
+	struct pm_uring *uring = NULL;
+	int uret;
+	if (!o.no_uring) {
+		bool on = pm_uring_enabled();
+		/* like the per-mount limits (bdi.c): lifted unless kept */
+		if (!on && !o.kernel_limits && pm_uring_switch_on() == 0) {
+			on = true;
+			fuse_log(FUSE_LOG_INFO, "switched on the fuse module's enable_uring (it stays on; "
+				 "-o kernel_limits leaves it off)\n");
+		}
+		if (!on)
+			fuse_log(FUSE_LOG_INFO, "requests come over /dev/fuse only: the kernel does not "
+				 "take them over io_uring (fuse module's enable_uring off)\n");
+		else if ((uret = pm_uring_start(se, o.spin_us, &uring)) != 0)
+			fuse_log(FUSE_LOG_WARNING, "requests come over /dev/fuse only: no io_uring "
+				 "queues (%s)\n", strerror(-uret));
+	}
 	ret = pm_loop_run(se, o.singlethread ? 1 : o.max_threads, o.spin_us);
 	pm_notify_stopping();
 	if (ret < 0)
@@ -264,6 +288,7 @@ int main(int argc, char *argv[])
 	pm_stop_finish();
 	pm_flusher_stop();
 	fuse_session_unmount(se);
+	pm_uring_stop(uring);
 out_session:
 	fuse_session_destroy(se);
 out_fs:

@@ -25,6 +25,7 @@ struct pm_options {
 	int log_max;             /* FUSE_LOG_* from -o loglevel= (or -d) */
 	int kernel_limits;
 	int no_writeback;
+	int no_uring;
 	int crash_emulation;     /* set by crash_at too */
 	unsigned long crash_at;
 	int ro;

@@ -116,6 +116,14 @@ static void *stopper_main(void *arg)
 	return NULL;
 }
 
+void pm_stop_join(pthread_t tid)
+{
+	while (pthread_tryjoin_np(tid, NULL) == EBUSY) {
+		pthread_kill(tid, SIGUSR1);
+		usleep(1000);
+	}
+}
+
 int pm_stop_start(struct fuse_session *se, const char *mountpoint, struct pm_mount *m)
 {
 	session = se;

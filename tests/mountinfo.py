@@ -8,6 +8,16 @@ import subprocess
 import time
 
 
+# the daemon's lines on how requests reach it (daemon/uring.c, main.c): said
+# once per mount, whichever way, and accepted by every test that judges its
+# stderr
+TRANSPORT_LINES = (r"^pmfuse: requests come over io_uring: \d+ queues, one per CPU$",
+                   r"^pmfuse: requests come over /dev/fuse only: ",
+                   r"^pmfuse: switched on the fuse module's enable_uring ",
+                   # test_uring switched the kernel's switch off as this mount started
+                   r"^pmfuse: io_uring queue \d+: Operation not supported; requests stay on /dev/fuse$")
+
+
 def _unescape(s):
     return re.sub(r"\\([0-7]{3})", lambda m: chr(int(m.group(1), 8)), s)
 

@@ -28,7 +28,7 @@ import uuid
 import sys
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
-from mountinfo import force_unmount, fusermount_u, is_mounted  # noqa: E402,F401
+from mountinfo import TRANSPORT_LINES, force_unmount, fusermount_u, is_mounted  # noqa: E402,F401
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 SOURCE_ROOT = os.path.dirname(os.path.dirname(HERE))
@@ -245,7 +245,7 @@ class Daemon:
     def unexpected_lines(self, allowed=()):
         """unexpected_lines -- stderr lines other than the mounted line, the unclean-mount
         line, the event count and patterns in allowed."""
-        pats = [re.compile(p) for p in allowed]
+        pats = [re.compile(p) for p in (*allowed, *TRANSPORT_LINES)]
         return [l for l in self.lines
                 if not l.startswith(MOUNTED_PREFIX) and not UNCLEAN_RE.match(l)
                 and not EVENTS_RE.match(l) and not any(p.search(l) for p in pats)]

@@ -31,9 +31,12 @@ import uuid
 import pytest
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
-from mountinfo import force_unmount, fusermount_u, is_mounted, mount_entry  # noqa: E402,F401
+from mountinfo import TRANSPORT_LINES, force_unmount, fusermount_u, is_mounted, mount_entry  # noqa: E402,F401
 
 MOUNTED_PREFIX = "pmfuse: mounted "
+# extra -o options for every mount of a test run (tools/test: no_uring in the
+# sanitizer pass, so that both ways of taking requests are run)
+EXTRA_OPTS = os.environ.get("PMFUSE_TEST_OPTS", "")
 ERROR_PREFIX = "pmfuse: "
 START_TIMEOUT = 20.0  # s until the daemon says it is mounted (or fails)
 STOP_TIMEOUT = 20.0  # s until the daemon exits after an unmount or a signal
@@ -213,7 +216,7 @@ class Mount(os.PathLike):
         self.pool = pool
         self.opts = opts
         self.debug = debug
-        self.expected = [re.compile(p) for p in expect]
+        self.expected = [re.compile(p) for p in (*expect, *TRANSPORT_LINES)]
         self.dir = tempfile.mkdtemp(prefix="pmfuse-mnt-")
         self.daemon = None
         self.starts = 0
@@ -259,8 +262,9 @@ class Mount(os.PathLike):
         cmd = [pmfuse_bin(), "-f"]
         if self.debug:
             cmd.append("-d")
-        if self.opts:
-            cmd += ["-o", self.opts]
+        opts = ",".join(o for o in (self.opts, EXTRA_OPTS) if o)
+        if opts:
+            cmd += ["-o", opts]
         return cmd + [self.pool, self.dir]
 
     def start(self):

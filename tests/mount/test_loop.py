@@ -165,7 +165,7 @@ def test_parallel_mode_reads_with_one_thread_per_cpu(pool):
     as many threads as there are CPUs, two at least (the rest of the ten
     stay parked),
     and the device blocks; with one client again, it is polled."""
-    with Mount(pool, "max_threads=10") as m:
+    with Mount(pool, "max_threads=10,no_uring") as m:  # the /dev/fuse loop
         pid, fd = m.pid, _fuse_fd(m.pid)
         readers = max(2, len(os.sched_getaffinity(pid)))
         stop = threading.Event()

@@ -1,0 +1,450 @@
+/* uring.c -- FUSE over io_uring (Linux 6.14+), beside /dev/fuse.
+ *
+ * Why: a request read from /dev/fuse is served by whichever daemon thread
+ * the kernel wakes, often on the other CPU; on a virtual machine that
+ * cross-CPU wake-up (an IPI to a halted vCPU) costs more than the request.
+ * Over io_uring the kernel queues a request on the queue of the CPU the
+ * client runs on, and that queue's thread, pinned to the same CPU, gets it
+ * without a cross-CPU wake-up.
+ *
+ * The kernel (fs/fuse/dev_uring.c) takes requests through the rings once
+ * every CPU's queue has an entry registered; FORGET and INTERRUPT, and the
+ * daemon's notifications, still go over /dev/fuse, whose loop (loop.c)
+ * keeps running. libfuse 3.17 knows nothing of this: its requests are fed
+ * to fuse_session_process_buf() as if read from /dev/fuse, and its replies
+ * come back through the session's custom writev, which puts a reply to a
+ * ring request into that request's entry; everything else goes to
+ * /dev/fuse as before. Every handler of pmfuse replies before it returns
+ * (ops.c): so "the request this thread is serving" identifies the entry.
+ *
+ * Entry layout: the kernel writes the request's headers into `hdr` and its
+ * data into `payload`; the data's buffer is preceded by room for the
+ * headers, so that the request libfuse reads is contiguous without copying
+ * the data. */
+#define FUSE_USE_VERSION 317
+#include <errno.h>
+#include <liburing.h>
+#include <linux/fuse.h>
+#include <pthread.h>
+#include <sched.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/syscall.h>
+#include <sys/uio.h>
+#include <unistd.h>
+
+#include "fuse_lowlevel.h"
+#include "clients.h"
+#include "stop.h"
+#include "uring.h"
+
+/* The kernel's ABI (include/uapi/linux/fuse.h, protocol 7.42): not in the
+ * headers of Debian 12 nor of libfuse 3.17. */
+#define URING_HDR_SZ 128
+#define URING_OP_SZ 128
+struct uring_ent_in_out {
+	uint64_t flags;
+	uint64_t commit_id;
+	uint32_t payload_sz;
+	uint32_t padding;
+	uint64_t reserved;
+};
+struct uring_req_header {
+	char in_out[URING_HDR_SZ];
+	char op_in[URING_OP_SZ];
+	struct uring_ent_in_out ent;
+};
+enum { URING_CMD_REGISTER = 1, URING_CMD_COMMIT_AND_FETCH = 2 };
+struct uring_cmd_req {
+	uint64_t flags;
+	uint64_t commit_id;
+	uint16_t qid;
+	uint8_t padding[6];
+};
+
+#define ENTRIES_PER_QUEUE 2
+#define HEAD_ROOM 4096 /* before the payload: in header + op header */
+
+struct entry {
+	struct uring_req_header hdr;
+	struct iovec iov[2];
+	char *buf;          /* HEAD_ROOM + payload */
+	uint64_t unique;    /* of the request being served */
+	bool replied;
+};
+
+struct queue {
+	struct pm_uring *u;
+	unsigned qid;
+	pthread_t tid;
+	bool started;
+	struct io_uring ring;
+	struct entry ent[ENTRIES_PER_QUEUE];
+};
+
+struct pm_uring {
+	struct fuse_session *se;
+	int fd;
+	uint64_t spin_ns;
+	bool solo;     /* one client only: a thread polls after a request */
+	bool stopping;
+	bool announced; /* the first request through a ring was logged */
+	unsigned reported;  /* queue threads that have enabled their ring or failed */
+	bool failed;        /* one of them failed: the INIT reply is left alone */
+	pthread_mutex_t start_lock;
+	pthread_cond_t all_reported;
+	struct pm_clients clients;
+	unsigned nq;
+	struct queue *q;
+};
+
+static __thread struct entry *serving;
+
+/* The unique of the INIT request, while its reply is due: that reply gets
+ * FUSE_OVER_IO_URING, which libfuse 3.17 does not know. With it the kernel
+ * keeps the connection on io_uring even if enable_uring is switched off
+ * later (a commit would fail then, and its request hang), and holds new
+ * requests until the rings are registered (or their registration failed:
+ * then it goes back to /dev/fuse). */
+static uint64_t init_unique;
+static bool ask_at_init; /* every queue has its ring: ask for io_uring */
+#define OVER_IO_URING_FLAGS2 (1u << (41 - 32)) /* FUSE_OVER_IO_URING, protocol 7.42 */
+
+static void mark_init_reply(struct iovec *iov, int count)
+{
+	struct fuse_init_out *out = count >= 2 ? iov[1].iov_base : NULL;
+
+	/* libfuse sends the reply's argument whole in iov[1] */
+	if (out && iov[1].iov_len >= offsetof(struct fuse_init_out, flags2) + sizeof(out->flags2) &&
+	    (out->flags & FUSE_INIT_EXT))
+		out->flags2 |= OVER_IO_URING_FLAGS2;
+}
+
+/* gather -- copy a reply's data (iov[1..]) into the entry's payload. The
+ * kernel does the copy (process_vm_readv on ourselves), as it does from a
+ * reply written to /dev/fuse: data read straight from the pool mapping that
+ * the media lost then fails the copy with EFAULT, every time. A copy of our
+ * own (memcpy) would take a SIGBUS instead, whose handler maps zeros over
+ * the page: the next read of it would return zeros, not an error. */
+static int gather(struct entry *e, const struct iovec *iov, int count, size_t *len)
+{
+	struct iovec local = { e->iov[1].iov_base, 0 };
+
+	for (int i = 1; i < count; i++)
+		local.iov_len += iov[i].iov_len;
+	*len = local.iov_len;
+	if (local.iov_len > e->iov[1].iov_len)
+		return -EINVAL; /* cannot happen: replies fit max_read */
+	if (!local.iov_len)
+		return 0;
+	ssize_t n = process_vm_readv(getpid(), &local, 1, iov + 1, (unsigned long)count - 1, 0);
+	if (n == (ssize_t)local.iov_len)
+		return 0;
+	return n < 0 && errno != EFAULT ? -errno : -EFAULT;
+}
+
+static ssize_t pm_uring_writev(int fd, struct iovec *iov, int count, void *userdata)
+{
+	struct entry *e = serving;
+	(void)userdata;
+
+	if (e && count > 0 && iov[0].iov_len == sizeof(struct fuse_out_header) &&
+	    ((struct fuse_out_header *)iov[0].iov_base)->unique == e->unique) {
+		struct fuse_out_header *oh = (struct fuse_out_header *)e->hdr.in_out;
+		size_t len;
+		int err = gather(e, iov, count, &len);
+
+		memcpy(oh, iov[0].iov_base, sizeof(*oh));
+		e->hdr.ent.payload_sz = err ? 0 : (uint32_t)len;
+		e->replied = true;
+		if (!err)
+			return (ssize_t)(iov[0].iov_len + len);
+		/* the request fails: EIO for the client, as over /dev/fuse, and
+		 * the copy's error for libfuse and ops.c */
+		oh->len = sizeof(*oh);
+		oh->error = -EIO;
+		errno = -err;
+		return -1;
+	}
+	uint64_t init = __atomic_load_n(&init_unique, __ATOMIC_RELAXED);
+	if (init && count > 0 && iov[0].iov_len == sizeof(struct fuse_out_header) &&
+	    ((struct fuse_out_header *)iov[0].iov_base)->unique == init) {
+		__atomic_store_n(&init_unique, 0, __ATOMIC_RELAXED);
+		mark_init_reply(iov, count);
+	}
+	return writev(fd, iov, count);
+}
+
+static ssize_t pm_uring_read(int fd, void *buf, size_t len, void *userdata)
+{
+	ssize_t n = read(fd, buf, len);
+	const struct fuse_in_header *in = buf;
+
+	(void)userdata;
+	if (n >= (ssize_t)sizeof(*in) && in->opcode == FUSE_INIT && ask_at_init)
+		__atomic_store_n(&init_unique, in->unique, __ATOMIC_RELAXED);
+	return n;
+}
+
+/* prep -- queue a command for entry e (the ring has room: it holds twice
+ * as many SQEs as there are entries, and each entry has one command out) */
+static void prep(struct queue *q, struct entry *e, unsigned op, uint64_t commit_id)
+{
+	struct io_uring_sqe *sqe = io_uring_get_sqe(&q->ring);
+	struct uring_cmd_req req = { .commit_id = commit_id, .qid = (uint16_t)q->qid };
+	/* with IORING_SETUP_SQE128 an SQE is two of liburing's structs; the
+	 * command is in the second half */
+	unsigned char (*big)[128] = (void *)sqe;
+
+	if (!sqe) {
+		fuse_log(FUSE_LOG_ERR, "io_uring queue %u: no room in the ring\n", q->qid);
+		abort(); /* cannot happen: see above */
+	}
+	memset(*big, 0, sizeof(*big));
+	sqe->opcode = IORING_OP_URING_CMD;
+	sqe->fd = q->u->fd;
+	sqe->cmd_op = op;
+	sqe->addr = (uint64_t)(uintptr_t)e->iov;
+	sqe->len = 2;
+	memcpy(*big + offsetof(struct io_uring_sqe, cmd), &req, sizeof(req));
+	io_uring_sqe_set_data(sqe, e);
+}
+
+static void serve(struct queue *q, struct entry *e)
+{
+	const struct fuse_in_header *in = (const struct fuse_in_header *)e->hdr.in_out;
+	uint32_t payload = e->hdr.ent.payload_sz;
+	size_t oplen = in->len >= sizeof(*in) + payload ? in->len - sizeof(*in) - payload : 0;
+
+	if (oplen > URING_OP_SZ)
+		oplen = URING_OP_SZ;
+	char *start = e->buf + HEAD_ROOM - sizeof(*in) - oplen;
+	memcpy(start, in, sizeof(*in));
+	memcpy(start + sizeof(*in), e->hdr.op_in, oplen);
+	struct fuse_buf fb = { .mem = start, .size = sizeof(*in) + oplen + payload };
+	uint64_t commit = e->hdr.ent.commit_id;
+
+	/* poll for the next request only while a single client sends them */
+	__atomic_store_n(&q->u->solo, pm_clients_note(&q->u->clients, in->pid) <= 1, __ATOMIC_RELAXED);
+	if (!__atomic_exchange_n(&q->u->announced, true, __ATOMIC_RELAXED))
+		fuse_log(FUSE_LOG_NOTICE, "requests come over io_uring: %u queues, one per CPU\n", q->u->nq);
+	e->unique = in->unique;
+	e->replied = false;
+	serving = e;
+	fuse_session_process_buf(q->u->se, &fb);
+	serving = NULL;
+	if (!e->replied) { /* no handler answered: the request must end */
+		struct fuse_out_header oh = { .len = sizeof(oh), .error = -EIO, .unique = e->unique };
+		memcpy(e->hdr.in_out, &oh, sizeof(oh));
+		e->hdr.ent.payload_sz = 0;
+	}
+	prep(q, e, URING_CMD_COMMIT_AND_FETCH, commit);
+}
+
+/* ready -- a queue thread has its ring (ok) or has given up: the last one
+ * lets pm_uring_start() return */
+static void ready(struct pm_uring *u, bool ok)
+{
+	pthread_mutex_lock(&u->start_lock);
+	if (!ok)
+		u->failed = true;
+	if (++u->reported == u->nq)
+		pthread_cond_signal(&u->all_reported);
+	pthread_mutex_unlock(&u->start_lock);
+}
+
+static void *queue_thread(void *arg)
+{
+	struct queue *q = arg;
+	char name[16];
+	cpu_set_t set;
+
+	snprintf(name, sizeof(name), "pmfuse-ring%u", q->qid);
+	pthread_setname_np(pthread_self(), name);
+	CPU_ZERO(&set);
+	CPU_SET(q->qid, &set);
+	pthread_setaffinity_np(pthread_self(), sizeof(set), &set);
+	/* a single-issuer ring belongs to the thread that enables it
+	 * (liburing 2.3 declares io_uring_enable_rings() but lacks it) */
+	if (syscall(__NR_io_uring_register, q->ring.ring_fd, IORING_REGISTER_ENABLE_RINGS, NULL, 0) < 0) {
+		fuse_log(FUSE_LOG_WARNING, "io_uring queue %u: %s; requests stay on /dev/fuse\n", q->qid,
+			 strerror(errno));
+		ready(q->u, false);
+		return NULL;
+	}
+	ready(q->u, true);
+	for (unsigned i = 0; i < ENTRIES_PER_QUEUE; i++)
+		prep(q, &q->ent[i], URING_CMD_REGISTER, 0);
+	/* serve until the kernel ends the connection (unmount) or
+	 * pm_uring_stop() knocks: requests keep coming until the unmount */
+	while (!__atomic_load_n(&q->u->stopping, __ATOMIC_RELAXED)) {
+		struct io_uring_cqe *cqe;
+		int r = io_uring_submit_and_get_events(&q->ring);
+		uint64_t start = q->u->spin_ns ? pm_now_ns() : 0;
+
+		/* like loop.c's turn mode: the client that just had its
+		 * answer is likely to send the next request at once */
+		while (r >= 0 && !io_uring_cq_ready(&q->ring) && q->u->spin_ns &&
+		       __atomic_load_n(&q->u->solo, __ATOMIC_RELAXED) &&
+		       pm_now_ns() - start < q->u->spin_ns) {
+			sched_yield();
+			r = io_uring_get_events(&q->ring);
+		}
+		if (r >= 0 && !io_uring_cq_ready(&q->ring))
+			r = io_uring_submit_and_wait(&q->ring, 1);
+
+		if (r < 0 && r != -EINTR && r != -EAGAIN && r != -EBUSY)
+			break;
+		unsigned head, seen = 0;
+		bool stop = false;
+		io_uring_for_each_cqe(&q->ring, head, cqe) {
+			struct entry *e = io_uring_cqe_get_data(cqe);
+			seen++;
+			if (cqe->res == -EAGAIN) { /* the kernel has not had our INIT reply yet */
+				usleep(1000);
+				prep(q, e, URING_CMD_REGISTER, 0);
+			} else if (cqe->res < 0) {
+				/* ENOTCONN, ECANCELED: the connection ended */
+				if (cqe->res != -ENOTCONN && cqe->res != -ECANCELED)
+					fuse_log(FUSE_LOG_WARNING, "io_uring queue %u: %s; requests stay "
+						 "on /dev/fuse\n", q->qid, strerror(-cqe->res));
+				stop = true;
+			} else {
+				serve(q, e);
+			}
+		}
+		io_uring_cq_advance(&q->ring, seen);
+		if (stop)
+			break;
+	}
+	return NULL;
+}
+
+void pm_uring_stop(struct pm_uring *u)
+{
+	if (!u)
+		return;
+	__atomic_store_n(&u->stopping, true, __ATOMIC_RELAXED);
+	for (unsigned i = 0; i < u->nq; i++) {
+		if (u->q[i].started)
+			pm_stop_join(u->q[i].tid);
+		if (u->q[i].ring.ring_fd >= 0)
+			io_uring_queue_exit(&u->q[i].ring);
+		for (unsigned j = 0; j < ENTRIES_PER_QUEUE; j++)
+			free(u->q[i].ent[j].buf);
+	}
+	free(u->q);
+	free(u);
+}
+
+#define ENABLE_URING "/sys/module/fuse/parameters/enable_uring"
+
+/* possible_cpus -- the kernel makes a queue per possible CPU, numbered
+ * from 0, and takes requests over the rings only once each has an entry */
+static unsigned possible_cpus(void)
+{
+	FILE *f = fopen("/sys/devices/system/cpu/possible", "re");
+	unsigned first = 0, last = 0;
+	int n = f ? fscanf(f, "%u-%u", &first, &last) : 0;
+
+	if (f)
+		fclose(f);
+	if (n == 2 && first == 0)
+		return last + 1;
+	long c = sysconf(_SC_NPROCESSORS_CONF);
+	return c > 0 ? (unsigned)c : 1;
+}
+
+bool pm_uring_enabled(void)
+{
+	FILE *f = fopen(ENABLE_URING, "re");
+	int c = f ? fgetc(f) : EOF;
+
+	if (f)
+		fclose(f);
+	return c == 'Y';
+}
+
+int pm_uring_switch_on(void)
+{
+	FILE *f = fopen(ENABLE_URING, "we");
+	int ret = f && fputs("Y\n", f) >= 0 ? 0 : -errno;
+
+	if (f && fclose(f) != 0 && !ret)
+		ret = -errno;
+	return ret;
+}
+
+int pm_uring_start(struct fuse_session *se, unsigned spin_us, struct pm_uring **out)
+{
+	static const struct fuse_custom_io io = { .writev = pm_uring_writev, .read = pm_uring_read };
+	struct pm_uring *u = calloc(1, sizeof(*u));
+	/* the kernel's max_payload_sz: max_write and max_pages are at most
+	 * libfuse's 256 pages */
+	size_t max_payload = 256 * (size_t)sysconf(_SC_PAGESIZE);
+	int ret = 0;
+
+	if (!u)
+		return -ENOMEM;
+	u->se = se;
+	u->fd = fuse_session_fd(se);
+	u->spin_ns = (uint64_t)spin_us * 1000;
+	u->nq = possible_cpus();
+	pthread_mutex_init(&u->clients.lock, NULL);
+	u->q = calloc(u->nq, sizeof(*u->q));
+	if (!u->q) {
+		free(u);
+		return -ENOMEM;
+	}
+	for (unsigned i = 0; i < u->nq; i++)
+		u->q[i].ring.ring_fd = -1;
+	for (unsigned i = 0; i < u->nq && !ret; i++) {
+		struct queue *q = &u->q[i];
+		q->u = u;
+		q->qid = i;
+		/* made here, so that a failure leaves the session on /dev/fuse;
+		 * disabled until its thread takes it */
+		ret = io_uring_queue_init(ENTRIES_PER_QUEUE * 2, &q->ring,
+					  IORING_SETUP_SQE128 | IORING_SETUP_SINGLE_ISSUER |
+					  IORING_SETUP_DEFER_TASKRUN | IORING_SETUP_R_DISABLED);
+		if (ret < 0)
+			q->ring.ring_fd = -1;
+		for (unsigned j = 0; j < ENTRIES_PER_QUEUE && !ret; j++) {
+			struct entry *e = &q->ent[j];
+			e->buf = aligned_alloc(4096, HEAD_ROOM + max_payload);
+			if (!e->buf)
+				ret = -ENOMEM;
+			e->iov[0] = (struct iovec){ &e->hdr, sizeof(e->hdr) };
+			e->iov[1] = (struct iovec){ e->buf + HEAD_ROOM, max_payload };
+		}
+	}
+	if (!ret)
+		ret = fuse_session_custom_io(se, &io, sizeof(io), u->fd);
+	if (ret) {
+		pm_uring_stop(u);
+		return ret;
+	}
+	pthread_mutex_init(&u->start_lock, NULL);
+	pthread_cond_init(&u->all_reported, NULL);
+	for (unsigned i = 0; i < u->nq; i++) {
+		if (pthread_create(&u->q[i].tid, NULL, queue_thread, &u->q[i]) == 0)
+			u->q[i].started = true;
+		else
+			ready(u, false);
+	}
+	/* before the INIT request is read: its reply asks for io_uring only if
+	 * every queue will register (else the kernel would hold requests for
+	 * a ring that never gets ready) */
+	pthread_mutex_lock(&u->start_lock);
+	while (u->reported < u->nq)
+		pthread_cond_wait(&u->all_reported, &u->start_lock);
+	if (!u->failed)
+		ask_at_init = true;
+	pthread_mutex_unlock(&u->start_lock);
+	*out = u;
+	return 0;
+}

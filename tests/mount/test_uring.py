@@ -1,0 +1,198 @@
+"""test_uring.py -- FUSE over io_uring (daemon/uring.c): requests reach the
+daemon through one ring per CPU when the kernel has it, every kind of
+request gives the same results as over /dev/fuse, the kernel's switch is
+turned on unless kept off, and stopping, media errors and the switch going
+off under a mount lose nothing.
+
+Needs a kernel with CONFIG_FUSE_IO_URING (Linux 6.14+): a kernel without it
+fails these tests rather than skipping them."""
+
+import contextlib
+import hashlib
+import os
+import threading
+
+import pytest
+
+import test_loop
+import test_media
+from pmtest import Mount, read_file, wait_until, write_file
+
+SWITCH = "/sys/module/fuse/parameters/enable_uring"
+URING_LINE = "pmfuse: requests come over io_uring: "
+DEVFUSE_LINE = "pmfuse: requests come over /dev/fuse only: "
+
+
+@pytest.fixture
+def switch():
+    """the kernel's enable_uring switch, put back as it was after the test"""
+    assert os.path.exists(SWITCH), f"{SWITCH} missing: the kernel has no FUSE over io_uring"
+    with open(SWITCH) as f:
+        old = f.read().strip()
+
+    def set_to(value):
+        with open(SWITCH, "w") as f:
+            f.write(value + "\n")
+
+    yield set_to
+    set_to(old)
+
+
+def _ring_threads(pid):
+    """queue threads of pid (named pmfuse-ringN) waiting in io_uring_enter(2)
+    right now (426 on every architecture)"""
+    n = 0
+    for tid in os.listdir(f"/proc/{pid}/task"):
+        with contextlib.suppress(OSError):
+            with open(f"/proc/{pid}/task/{tid}/comm") as f:
+                if not f.read().startswith("pmfuse-ring"):
+                    continue
+            with open(f"/proc/{pid}/task/{tid}/syscall") as f:
+                if f.read().split()[0] == "426":
+                    n += 1
+    return n
+
+
+def _all_rings_wait(pid):
+    """each CPU's queue thread comes back to io_uring_enter (after its last
+    request it may poll for a while first)"""
+    wait_until(lambda: _ring_threads(pid) == _possible_cpus(), "a queue thread per CPU in io_uring_enter")
+
+
+def _possible_cpus():
+    with open("/sys/devices/system/cpu/possible") as f:
+        first, _, last = f.read().strip().partition("-")
+    return int(last or first) + 1
+
+
+def _workout(m):
+    """a bit of everything, with payloads of every size the rings carry"""
+    big = os.urandom(5 * 1024 * 1024 + 123)
+    write_file(m.path("big"), big)
+    with open(m.path("big"), "rb", buffering=0) as f:  # 1 MiB reads, whole payloads
+        got = b"".join(iter(lambda: f.read(1 << 20), b""))
+    assert got == big
+    os.mkdir(m.path("d"))
+    for i in range(300):
+        write_file(m.path("d", f"f{i:03}"), str(i).encode())
+    assert sorted(os.listdir(m.path("d"))) == [f"f{i:03}" for i in range(300)]
+    value = os.urandom(60000)
+    os.setxattr(m.path("big"), "user.big", value)
+    assert os.getxattr(m.path("big"), "user.big") == value
+    os.rename(m.path("d", "f000"), m.path("moved"))
+    os.symlink("moved", m.path("link"))
+    assert os.readlink(m.path("link")) == "moved"
+    os.link(m.path("moved"), m.path("hard"))
+    assert os.stat(m.path("hard")).st_nlink == 2
+    fd = os.open(m.path("synced"), os.O_CREAT | os.O_WRONLY, 0o644)
+    os.pwrite(fd, b"x" * 4096, 1 << 20)
+    os.fsync(fd)
+    os.close(fd)
+    os.truncate(m.path("big"), 4096)
+    return hashlib.sha256(big[:4096]).hexdigest()
+
+
+def test_requests_come_over_io_uring(pool, switch):
+    """a queue thread per CPU waits in io_uring_enter; everything works and
+    stays after a remount; the mount says how requests come"""
+    switch("Y")
+    m = Mount(pool)
+    with m:
+        digest = _workout(m)
+        _all_rings_wait(m.pid)
+        stderr = m.stop()
+        assert any(l.startswith(URING_LINE) for l in stderr), stderr
+        m.start()
+        assert hashlib.sha256(read_file(m.path("big"))).hexdigest() == digest
+        assert read_file(m.path("moved")) == b"0"
+        assert os.path.getsize(m.path("synced")) == (1 << 20) + 4096
+
+
+def test_switch_turned_on_unless_kept_off(pool, switch):
+    """as root pmfuse turns the switch on; with kernel_limits it leaves it
+    off and takes requests from /dev/fuse only"""
+    switch("N")
+    with Mount(pool, "kernel_limits") as m:
+        _workout(m)
+        assert _ring_threads(m.pid) == 0
+        stderr = m.stop()
+    assert any(l.startswith(DEVFUSE_LINE) for l in stderr), stderr
+    with open(SWITCH) as f:
+        assert f.read().strip() == "N"
+    with Mount(pool) as m:
+        assert read_file(m.path("moved")) == b"0"
+        _all_rings_wait(m.pid)
+        stderr = m.stop()
+    assert any("switched on the fuse module's enable_uring" in l for l in stderr), stderr
+    assert any(l.startswith(URING_LINE) for l in stderr), stderr
+    with open(SWITCH) as f:
+        assert f.read().strip() == "Y"
+
+
+def test_no_uring_option(pool, switch):
+    """-o no_uring: no rings, /dev/fuse serves everything"""
+    switch("Y")
+    with Mount(pool, "no_uring") as m:
+        _workout(m)
+        assert _ring_threads(m.pid) == 0
+        stderr = m.stop()
+    assert not any("io_uring" in l for l in stderr), stderr
+
+
+def test_switch_off_under_a_mount_loses_nothing(pool, switch):
+    """the connection asked for io_uring at INIT: the kernel keeps it on the
+    rings when the switch goes off (else a reply would be refused and its
+    request hang)"""
+    switch("Y")
+    with Mount(pool) as m:
+        write_file(m.path("before"), b"before")
+        switch("N")
+        data = os.urandom(3 << 20)
+        write_file(m.path("after"), data)
+        fd = os.open(m.path("after"), os.O_RDONLY)
+        os.fsync(fd)
+        os.close(fd)
+        assert read_file(m.path("after")) == data
+        _all_rings_wait(m.pid)
+        m.remount()
+        assert read_file(m.path("after")) == data
+        assert read_file(m.path("before")) == b"before"
+
+
+def test_stop_while_clients_run_in_parallel(pool, switch):
+    """SIGTERM with four clients: the queue threads and the /dev/fuse loop
+    all end, the daemon exits 0 and what was written is kept"""
+    switch("Y")
+    test_loop.test_stop_while_clients_run_in_parallel(pool, "sigterm")
+
+
+@test_media.SMALL
+def test_media_error_over_io_uring(pool, switch):
+    """a read whose data the media lost fails with EIO over the rings too
+    (the copy into the ring's buffer takes the SIGBUS), the daemon lives and
+    turns read-only"""
+    switch("Y")
+    test_media.test_truncated_pool_fails_requests_and_turns_read_only(pool)
+
+
+def test_parallel_clients_over_io_uring(pool, switch):
+    """clients on every CPU at once: each gets its own data back"""
+    switch("Y")
+    with Mount(pool) as m:
+        errors = []
+
+        def client(k):
+            try:
+                for i in range(50):
+                    data = os.urandom(4096 * (1 + (k + i) % 64))
+                    write_file(m.path(f"c{k}"), data)
+                    assert read_file(m.path(f"c{k}")) == data
+            except Exception as e:  # noqa: BLE001 -- reported below
+                errors.append(e)
+
+        threads = [threading.Thread(target=client, args=(k,)) for k in range(6)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        assert not errors, errors
