@@ -129,7 +129,8 @@ static int load(struct pm_fs *fs, struct pm_ino *dir)
 		pm_dir_free(d);
 		return ret;
 	}
-	dir->dir = d;
+	/* release: pairs with ensure_loaded()'s lock-free acquire load */
+	__atomic_store_n(&dir->dir, d, __ATOMIC_RELEASE);
 	return 0;
 }
 
@@ -140,7 +141,7 @@ static int ensure_loaded(struct pm_fs *fs, struct pm_ino *dir)
 	if (__atomic_load_n(&dir->dir, __ATOMIC_ACQUIRE))
 		return 0;
 	pthread_mutex_lock(&fs->dirload_lock);
-	if (!dir->dir)
+	if (!__atomic_load_n(&dir->dir, __ATOMIC_RELAXED))
 		ret = load(fs, dir);
 	pthread_mutex_unlock(&fs->dirload_lock);
 	return ret;

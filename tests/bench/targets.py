@@ -155,21 +155,23 @@ class Target:
             cleanup.push(os.unlink, self.pool)
             subprocess.run([mkfs_bin(), '-q', '--force', '--size', pool_size, self.pool], check=True)
             env = dict(os.environ, **(self.env or {}))
-            self.proc, _ = start_daemon([pmfuse_bin(), '-f', self.pool, mnt], mnt, env)
+            opts = ['-o', self.opts] if self.opts else []
+            self.proc, _ = start_daemon([pmfuse_bin(), '-f', *opts, self.pool, mnt], mnt, env)
             cleanup.push(stop_daemon, self.proc, mnt)
         self.path = mnt
 
 
-def all_targets():
-    """all_targets -- the targets of issue 5, in the order of the report."""
+def all_targets(pmfuse_opts=''):
+    """all_targets -- the targets of issue 5, in the order of the report;
+    pmfuse_opts: extra -o options for the pmfuse targets."""
     return [
         Target('tmpfs', 'tmpfs'),
         Target('null', 'null', serves={'W2', 'W3', 'W4', 'W9'}),
         Target('pt-doc', 'passthrough', opts='allow_other,default_permissions,xattr'),
         Target('pt-tuned', 'passthrough',
                opts='allow_other,default_permissions,xattr,writeback,cache=always,timeout=86400'),
-        Target('pmfuse', 'pmfuse'),
-        Target('pmfuse-cl', 'pmfuse', env={'PMEM2_FORCE_GRANULARITY': 'cache_line'}),
+        Target('pmfuse', 'pmfuse', opts=pmfuse_opts),
+        Target('pmfuse-cl', 'pmfuse', opts=pmfuse_opts, env={'PMEM2_FORCE_GRANULARITY': 'cache_line'}),
     ]
 
 

@@ -14,6 +14,7 @@ import threading
 
 import pytest
 
+import pmtest
 import test_loop
 import test_media
 from pmtest import Mount, read_file, wait_until, write_file
@@ -21,6 +22,13 @@ from pmtest import Mount, read_file, wait_until, write_file
 SWITCH = "/sys/module/fuse/parameters/enable_uring"
 URING_LINE = "pmfuse: requests come over io_uring: "
 DEVFUSE_LINE = "pmfuse: requests come over /dev/fuse only: "
+
+
+@pytest.fixture(autouse=True)
+def own_options(monkeypatch):
+    """these tests choose the transport themselves: not the run's extra
+    options (tools/test's sanitizer pass adds no_uring to every mount)"""
+    monkeypatch.setattr(pmtest, "EXTRA_OPTS", "")
 
 
 @pytest.fixture
