@@ -67,6 +67,14 @@ struct uring_cmd_req {
 };
 
 #define ENTRIES_PER_QUEUE 2
+/* Two rings, and threads, register entries for each of the kernel's
+ * queues: one pinned to the queue's CPU, one to the next CPU. A client's
+ * requests go to the entry freed last (the kernel keeps them LIFO): a
+ * synchronous client is served by the same thread, on its CPU, each time;
+ * requests that come while it is busy (read-ahead, writeback: several at
+ * once from one CPU) go to the other thread, on the other CPU, in
+ * parallel, as over /dev/fuse. */
+#define QUEUE_THREADS 2
 #define HEAD_ROOM 4096 /* before the payload: in header + op header */
 
 struct entry {
@@ -80,6 +88,7 @@ struct entry {
 struct queue {
 	struct pm_uring *u;
 	unsigned qid;
+	unsigned cpu;  /* where its thread runs */
 	pthread_t tid;
 	bool started;
 	struct io_uring ring;
@@ -98,7 +107,8 @@ struct pm_uring {
 	pthread_mutex_t start_lock;
 	pthread_cond_t all_reported;
 	struct pm_clients clients;
-	unsigned nq;
+	unsigned nq;       /* the kernel's queues: one per possible CPU */
+	unsigned nthreads; /* rings and their threads: QUEUE_THREADS per queue */
 	struct queue *q;
 };
 
@@ -252,7 +262,7 @@ static void ready(struct pm_uring *u, bool ok)
 	pthread_mutex_lock(&u->start_lock);
 	if (!ok)
 		u->failed = true;
-	if (++u->reported == u->nq)
+	if (++u->reported == u->nthreads)
 		pthread_cond_signal(&u->all_reported);
 	pthread_mutex_unlock(&u->start_lock);
 }
@@ -263,10 +273,10 @@ static void *queue_thread(void *arg)
 	char name[16];
 	cpu_set_t set;
 
-	snprintf(name, sizeof(name), "pmfuse-ring%u", q->qid);
+	snprintf(name, sizeof(name), "pmfuse-ring%u%s", q->qid, q->cpu == q->qid ? "" : "b");
 	pthread_setname_np(pthread_self(), name);
 	CPU_ZERO(&set);
-	CPU_SET(q->qid, &set);
+	CPU_SET(q->cpu, &set);
 	pthread_setaffinity_np(pthread_self(), sizeof(set), &set);
 	/* a single-issuer ring belongs to the thread that enables it
 	 * (liburing 2.3 declares io_uring_enable_rings() but lacks it) */
@@ -329,7 +339,7 @@ void pm_uring_stop(struct pm_uring *u)
 	if (!u)
 		return;
 	__atomic_store_n(&u->stopping, true, __ATOMIC_RELAXED);
-	for (unsigned i = 0; i < u->nq; i++) {
+	for (unsigned i = 0; i < u->nthreads; i++) {
 		if (u->q[i].started)
 			pm_stop_join(u->q[i].tid);
 		if (u->q[i].ring.ring_fd >= 0)
@@ -395,17 +405,19 @@ int pm_uring_start(struct fuse_session *se, unsigned spin_us, struct pm_uring **
 	u->spin_ns = (uint64_t)spin_us * 1000;
 	u->nq = possible_cpus();
 	pthread_mutex_init(&u->clients.lock, NULL);
-	u->q = calloc(u->nq, sizeof(*u->q));
+	u->nthreads = u->nq > 1 ? u->nq * QUEUE_THREADS : u->nq;
+	u->q = calloc(u->nthreads, sizeof(*u->q));
 	if (!u->q) {
 		free(u);
 		return -ENOMEM;
 	}
-	for (unsigned i = 0; i < u->nq; i++)
+	for (unsigned i = 0; i < u->nthreads; i++)
 		u->q[i].ring.ring_fd = -1;
-	for (unsigned i = 0; i < u->nq && !ret; i++) {
+	for (unsigned i = 0; i < u->nthreads && !ret; i++) {
 		struct queue *q = &u->q[i];
 		q->u = u;
-		q->qid = i;
+		q->qid = i % u->nq;
+		q->cpu = (q->qid + i / u->nq) % u->nq;
 		/* made here, so that a failure leaves the session on /dev/fuse;
 		 * disabled until its thread takes it */
 		ret = io_uring_queue_init(ENTRIES_PER_QUEUE * 2, &q->ring,
@@ -430,7 +442,7 @@ int pm_uring_start(struct fuse_session *se, unsigned spin_us, struct pm_uring **
 	}
 	pthread_mutex_init(&u->start_lock, NULL);
 	pthread_cond_init(&u->all_reported, NULL);
-	for (unsigned i = 0; i < u->nq; i++) {
+	for (unsigned i = 0; i < u->nthreads; i++) {
 		if (pthread_create(&u->q[i].tid, NULL, queue_thread, &u->q[i]) == 0)
 			u->q[i].started = true;
 		else
@@ -440,7 +452,7 @@ int pm_uring_start(struct fuse_session *se, unsigned spin_us, struct pm_uring **
 	 * every queue will register (else the kernel would hold requests for
 	 * a ring that never gets ready) */
 	pthread_mutex_lock(&u->start_lock);
-	while (u->reported < u->nq)
+	while (u->reported < u->nthreads)
 		pthread_cond_wait(&u->all_reported, &u->start_lock);
 	if (!u->failed)
 		ask_at_init = true;
