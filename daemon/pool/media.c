@@ -2,6 +2,7 @@
 #include <errno.h>
 #include <pthread.h>
 #include <fcntl.h>
+#include <setjmp.h>
 #include <signal.h>
 #include <sys/mman.h>
 #include <libpmem2.h>
@@ -45,10 +46,14 @@ struct pm_media {
  * with no unwinding through code that holds locks; it notes the fault for
  * the thread, whose request then fails with EIO (pm_media_fault_taken),
  * and the file system above turns read-only. A SIGBUS outside every pool
- * mapping is not ours: the default action (a core dump) is restored. */
+ * mapping is not ours: the default action (a core dump) is restored.
+ * Inside pm_media_copy_out() the handler leaves the page as it is and
+ * jumps out of the copy instead (it runs with SA_NODEFER, so no signal
+ * mask needs restoring): the copy fails, and so will the next one. */
 #define MAPPINGS 8
 static struct pm_media *mappings[MAPPINGS];
 static __thread bool fault_taken;
+static __thread sigjmp_buf *copy_guard;
 
 static bool cover_page(uintptr_t addr, size_t page)
 {
@@ -68,6 +73,11 @@ static void on_sigbus(int sig, siginfo_t *si, void *uctx)
 
 		if (!m || a < b || a >= b + m->size)
 			continue;
+		sigjmp_buf *guard = copy_guard;
+		if (guard) {
+			copy_guard = NULL;
+			siglongjmp(*guard, 1);
+		}
 		/* device DAX splits its mapping only at its own alignment */
 		if (!cover_page(a, 4096) && !cover_page(a, 2u << 20))
 			break;
@@ -156,6 +166,20 @@ bool pm_media_fault_taken(void)
 
 	fault_taken = false;
 	return was;
+}
+
+int pm_media_copy_out(void *dst, const void *src, size_t n)
+{
+	sigjmp_buf env;
+
+	if (sigsetjmp(env, 0)) /* a media error in src: see on_sigbus() */
+		return -EFAULT;
+	copy_guard = &env;
+	__atomic_signal_fence(__ATOMIC_SEQ_CST); /* armed before the first load */
+	memcpy(dst, src, n);
+	__atomic_signal_fence(__ATOMIC_SEQ_CST);
+	copy_guard = NULL;
+	return 0;
 }
 
 uint64_t pm_media_faults(const struct pm_media *m, uint64_t *last_off)

@@ -49,6 +49,12 @@ bool pm_media_in_ram(const struct pm_media *m);
  * mapping) since the last call? Clears it. The faulting page now reads as
  * zeros and ignores stores; the caller fails its request with EIO. */
 bool pm_media_fault_taken(void);
+/* copy_out -- memcpy(dst, src, n) for a src that may lie in a pool
+ * mapping: 0, or -EFAULT when the media cannot serve part of it (as the
+ * kernel's own copy out of the mapping fails). Unlike other accesses the
+ * faulting page is not replaced by zeros and no fault is counted: every
+ * later copy of it fails too. dst must not be in a pool mapping. */
+int pm_media_copy_out(void *dst, const void *src, size_t n);
 /* faults -- media errors taken so far; *last_off: pool offset of the last */
 uint64_t pm_media_faults(const struct pm_media *m, uint64_t *last_off);
 
