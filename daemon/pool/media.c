@@ -48,8 +48,7 @@ struct pm_media {
  * and the file system above turns read-only. A SIGBUS outside every pool
  * mapping is not ours: the default action (a core dump) is restored.
  * Inside pm_media_copy_out() the handler leaves the page as it is and
- * jumps out of the copy instead (it runs with SA_NODEFER, so no signal
- * mask needs restoring): the copy fails, and so will the next one. */
+ * jumps out of the copy instead: the copy fails, and so will the next. */
 #define MAPPINGS 8
 static struct pm_media *mappings[MAPPINGS];
 static __thread bool fault_taken;
@@ -172,8 +171,16 @@ int pm_media_copy_out(void *dst, const void *src, size_t n)
 {
 	sigjmp_buf env;
 
-	if (sigsetjmp(env, 0)) /* a media error in src: see on_sigbus() */
+	if (sigsetjmp(env, 0)) { /* a media error in src: see on_sigbus() */
+		/* SA_NODEFER left SIGBUS unblocked, unless a wrapper of the
+		 * handler (ThreadSanitizer's) blocked it: the next one would
+		 * kill us. Only this rare path pays for the system call. */
+		sigset_t bus;
+		sigemptyset(&bus);
+		sigaddset(&bus, SIGBUS);
+		pthread_sigmask(SIG_UNBLOCK, &bus, NULL);
 		return -EFAULT;
+	}
 	copy_guard = &env;
 	__atomic_signal_fence(__ATOMIC_SEQ_CST); /* armed before the first load */
 	memcpy(dst, src, n);

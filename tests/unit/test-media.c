@@ -287,6 +287,44 @@ static void test_sigbus_is_a_media_error(void)
 	close(fd);
 }
 
+/* a guarded copy out of a page the media cannot serve fails, every time,
+ * without zeros mapped over the page or a fault counted; copies of the
+ * healthy part and plain accesses afterwards behave as before */
+static void test_copy_out_fails_on_media_error(void)
+{
+	g_autofree char *path = unit_pool_file(SIZE);
+	int fd = open(path, O_RDWR);
+	struct pm_media *m = NULL;
+	uint8_t *base;
+	uint8_t buf[8192];
+
+	g_assert_cmpint(fd, >=, 0);
+	g_assert_cmpint(pm_media_open(path, 0, &m), ==, 0);
+	base = pm_media_base(m);
+	memset(base, 7, 4096);
+	memset(base + SIZE - 8192, 9, 8192);
+	g_assert_cmpint(pm_media_copy_out(buf, base + SIZE - 8192, sizeof(buf)), ==, 0);
+	g_assert_cmpuint(buf[0], ==, 9);
+	g_assert_cmpuint(buf[sizeof(buf) - 1], ==, 9);
+	g_assert_cmpint(ftruncate(fd, SIZE / 2), ==, 0);
+	for (int i = 0; i < 3; i++) {
+		memset(buf, 1, sizeof(buf));
+		g_assert_cmpint(pm_media_copy_out(buf, base + SIZE - 8192, sizeof(buf)), ==, -EFAULT);
+	}
+	/* a copy that starts healthy and runs into the lost part fails too */
+	g_assert_cmpint(pm_media_copy_out(buf, base + SIZE / 2 - 4096, sizeof(buf)), ==, -EFAULT);
+	g_assert_cmpuint(pm_media_faults(m, NULL), ==, 0);
+	g_assert_false(pm_media_fault_taken());
+	g_assert_cmpint(pm_media_copy_out(buf, base, 4096), ==, 0);
+	g_assert_cmpuint(buf[4095], ==, 7);
+	/* outside a guarded copy the handler answers with a zero page again */
+	g_assert_cmpuint(((volatile uint8_t *)base)[SIZE - 100], ==, 0);
+	g_assert_true(pm_media_fault_taken());
+	g_assert_cmpuint(pm_media_faults(m, NULL), ==, 1);
+	pm_media_delete(&m);
+	close(fd);
+}
+
 int main(int argc, char **argv)
 {
 	unit_init(&argc, &argv);
@@ -294,6 +332,7 @@ int main(int argc, char **argv)
 	unit_add("/media/page-flushes-gathered", test_page_flushes_gathered);
 	unit_add("/media/msync-skipped-in-ram", test_msync_skipped_in_ram);
 	unit_add("/media/sigbus-is-a-media-error", test_sigbus_is_a_media_error);
+	unit_add("/media/copy-out-fails-on-media-error", test_copy_out_fails_on_media_error);
 	unit_add("/media/persist-reaches-file", test_persist_reaches_file);
 	unit_add("/media/exclusive-lock", test_exclusive_lock);
 	unit_add("/media/shared-lock", test_shared_lock);
