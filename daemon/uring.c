@@ -256,9 +256,15 @@ static void serve(struct queue *q, struct entry *e)
 	struct fuse_buf fb = { .mem = start, .size = sizeof(*in) + oplen + payload };
 	uint64_t commit = e->hdr.ent.commit_id;
 
-	/* poll for the next request only while a single client sends them */
-	__atomic_store_n(&q->u->solo, pm_clients_note(&q->u->clients, in->pid) <= 1, __ATOMIC_RELAXED);
-	if (!__atomic_exchange_n(&q->u->announced, true, __ATOMIC_RELAXED))
+	/* poll for the next request only while a single client sends them.
+	 * Both flags are shared by every ring's thread: written only when
+	 * they change, so that each request does not pull their cache line
+	 * away from the other CPU. */
+	bool solo = pm_clients_note(&q->u->clients, in->pid) <= 1;
+	if (__atomic_load_n(&q->u->solo, __ATOMIC_RELAXED) != solo)
+		__atomic_store_n(&q->u->solo, solo, __ATOMIC_RELAXED);
+	if (!__atomic_load_n(&q->u->announced, __ATOMIC_RELAXED) &&
+	    !__atomic_exchange_n(&q->u->announced, true, __ATOMIC_RELAXED))
 		fuse_log(FUSE_LOG_NOTICE, "requests come over io_uring: %u queues, one per CPU\n", q->u->nq);
 	e->unique = in->unique;
 	e->replied = false;
