@@ -324,19 +324,12 @@ static void put(struct ck *c, void *dst, const void *src, size_t len)
 		put((c), &(lval), &v_, sizeof(v_));                                          \
 	} while (0)
 
-/* clear_inode -- free ino as the mount frees an orphan: type, counts and
- * the pointers to its blocks and attributes go; generation, parent and
- * times stay */
+/* clear_inode -- free ino as the mount frees an orphan */
 static void clear_inode(struct ck *c, uint64_t ino)
 {
 	struct pm_dinode d = *dinode(c, ino);
 
-	memset(&d, 0, offsetof(struct pm_dinode, generation));
-	d.root = 0;
-	d.height = 0;
-	d.xattr_block = 0;
-	d.xattr_size = 0;
-	d.xattr_blocks = 0;
+	pm_dinode_clear(&d);
 	put(c, dinode(c, ino), &d, sizeof(d));
 	c->st[ino] = ST_CLEARED;
 }

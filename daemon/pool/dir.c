@@ -247,7 +247,10 @@ int pm_dir_add(struct pm_fs *fs, struct pm_ino *dir, const char *name, uint64_t 
 		return ret;
 	if ((ret = entry_at(fs, dir, pos, &d)))
 		return ret;
-	pm_tx_touch(fs, d, (size_t)have * PM_DIRENT_SIZE);
+	/* only what changes is logged: the entry's slots and, when the run
+	 * is longer, the head of its rest (a whole free block would be 4 KiB
+	 * of undo record, copied, checksummed and flushed for nothing) */
+	pm_tx_touch(fs, d, (size_t)need * PM_DIRENT_SIZE + (have > need ? 16 : 0));
 	if (have > need) {
 		/* the rest of the run stays a free entry of its own */
 		d[need].ino = 0;

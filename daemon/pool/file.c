@@ -86,8 +86,9 @@ int pm_fs_setattr(struct pm_fs *fs, uint64_t ino, const struct pm_setattr *sa, s
 	else if (sa->valid & PM_SET_MTIME_NOW)
 		di->mtime = now;
 	di->ctime = (sa->valid & PM_SET_CTIME) ? to_pm(sa->ctime) : now;
-	pm_sync_dirty(fs, pi, di, sizeof(*di));
-	pm_sync_inode(fs, pi);
+	/* durable with the commit; the file's unflushed data stays the sync
+	 * policy's to persist (a truncation persisted what it needed) */
+	pm_persist(fs, di, sizeof(*di));
 	pm_tx_end(tx, own);
 out:
 	if (ret == 0 && attr) {

@@ -15,7 +15,9 @@
 #ifndef PM_FORMAT_H
 #define PM_FORMAT_H
 
+#include <stddef.h>
 #include <stdint.h>
+#include <string.h>
 
 #if __BYTE_ORDER__ != __ORDER_LITTLE_ENDIAN__
 #error "pmfuse's on-media format is little-endian; big-endian hosts are not supported"
@@ -135,6 +137,21 @@ struct pm_dinode {
 	uint8_t reserved[96];
 };
 _Static_assert(sizeof(struct pm_dinode) == PM_INODE_SIZE, "pm_dinode is 256 bytes");
+
+/* pm_dinode_clear -- a free inode: type, counts and the pointers to its
+ * blocks and attributes go; generation, parent and times stay. Any prefix
+ * of these stores is safe to leave behind: mode 0 makes the inode free
+ * (its blocks are claimed by no one at the next open), and an inode with
+ * a type and no link is an orphan, which the next open clears. */
+static inline void pm_dinode_clear(struct pm_dinode *d)
+{
+	memset(d, 0, offsetof(struct pm_dinode, generation));
+	d->root = 0;
+	d->height = 0;
+	d->xattr_block = 0;
+	d->xattr_size = 0;
+	d->xattr_blocks = 0;
+}
 
 /* Directory blocks are arrays of 64 slots of 64 bytes. An entry takes
  * nslots consecutive slots inside one block (its name continues into the

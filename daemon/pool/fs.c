@@ -62,12 +62,7 @@ static int rebuild(struct pm_fs *fs, uint32_t *orphans, GArray *trim)
 	/* Orphans' blocks were not claimed: clearing the inode frees them. */
 	for (guint i = 0; !ret && !pm_rdonly(fs) && i < orph->len; i++) {
 		struct pm_dinode *di = pm_dinode(fs, g_array_index(orph, uint64_t, i));
-		memset(di, 0, offsetof(struct pm_dinode, generation));
-		di->root = 0;
-		di->height = 0;
-		di->xattr_block = 0;
-		di->xattr_size = 0;
-		di->xattr_blocks = 0;
+		pm_dinode_clear(di);
 		pm_persist(fs, di, sizeof(*di));
 	}
 	*orphans = orph->len;

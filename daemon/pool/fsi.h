@@ -138,7 +138,8 @@ void pm_ino_ref(struct pm_fs *fs, struct pm_ino *pi, uint64_t n);
 void pm_inode_forget(struct pm_fs *fs, uint64_t ino, uint64_t n);
 void pm_now(struct pm_time *t);
 void pm_inode_touch(struct pm_fs *fs, uint64_t ino, bool mtime, bool ctime);
-/* pm_inode_release -- free an inode's blocks, xattrs and number (nlink 0) */
+/* pm_inode_release -- free an inode's blocks, xattrs and number (nlink 0,
+ * durably or in the calling thread's transaction) */
 void pm_inode_release(struct pm_fs *fs, struct pm_ino *pi);
 
 /* data.c: callers hold pi->lock (write for changes) */
@@ -162,6 +163,9 @@ int pm_data_walk(struct pm_fs *fs, const struct pm_dinode *di,
 void pm_sync_dirty(struct pm_fs *fs, struct pm_ino *pi, const void *p, size_t len);
 /* pm_sync_inode -- persist pi's dirty ranges, then its size: durable on return */
 void pm_sync_inode(struct pm_fs *fs, struct pm_ino *pi);
+/* pm_sync_discard -- forget the dirty ranges and size of a file being
+ * released: nothing of it needs to be durable any more */
+void pm_sync_discard(struct pm_fs *fs, struct pm_ino *pi);
 /* pm_sync_queue_periodic -- ino has data for the periodic flusher */
 void pm_sync_queue_periodic(struct pm_fs *fs, uint64_t ino, uint32_t period_ms);
 
@@ -191,7 +195,6 @@ int pm_control_set(struct pm_fs *fs, uint64_t ino, const char *name, const void 
 		   int flags);
 
 /* xattr.c: callers hold pi->lock */
-void pm_xattr_drop(struct pm_fs *fs, struct pm_ino *pi);
 /* pm_xattr_check -- validate an inode's xattr blob (bounds, records) */
 int pm_xattr_check(struct pm_fs *fs, const struct pm_dinode *di);
 /* pm_xattr_kill_priv -- drop security.capability (write/truncate/chown) */

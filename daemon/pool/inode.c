@@ -144,27 +144,53 @@ void pm_inode_touch(struct pm_fs *fs, uint64_t ino, bool mtime, bool ctime)
 		di->ctime = now;
 }
 
+/* add_block -- a block of the tree being released, into runs */
+static int add_block(struct pm_fs *fs, uint64_t blk, void *arg)
+{
+	GArray *runs = arg;
+
+	(void)fs;
+	if (runs->len) {
+		struct pm_range *last = &g_array_index(runs, struct pm_range, runs->len - 1);
+		if (last->off + last->len == blk) {
+			last->len++;
+			return 0;
+		}
+	}
+	g_array_append_val(runs, ((struct pm_range){ blk, 1 }));
+	return 0;
+}
+
+/* An inode whose last link went in a committed transaction is an orphan
+ * on the media: the next open would free it with one store of its free
+ * state. Release does the same: the inode is cleared and persisted (one
+ * drain, whatever the file's size; its unflushed data is dropped, not
+ * flushed), and only then do its blocks go back to the allocator, so no
+ * block is ever named by two inodes. Inside a transaction (a create that
+ * failed half way) the clear is logged, and the blocks and the number
+ * wait for the commit like any release. */
 void pm_inode_release(struct pm_fs *fs, struct pm_ino *pi)
 {
 	struct pm_dinode *di = pm_dinode(fs, pi->ino);
+	GArray *runs = g_array_new(FALSE, FALSE, sizeof(struct pm_range));
 
-	pm_xattr_drop(fs, pi);
-	pm_data_truncate(fs, pi, 0);
-	/* blocks past the size (fallocate with KEEP_SIZE, or a fallocate
-	 * that ran out of space half way) are not cut by a truncate to the
-	 * size the file already has */
-	pm_data_trim(fs, pi);
-	if (di->root) /* a tree that could not be freed is left to fsck */
-		return;
-	bool own;
-	struct pm_tx *tx = pm_tx_join(fs, &own);
+	/* a damaged tree or blob is left to fsck: the orphan stays */
+	if (pm_data_walk(fs, di, add_block, runs))
+		goto out;
+	if (di->xattr_block) {
+		if (!pm_blk_valid(fs, di->xattr_block) || !pm_blk_valid(fs, di->xattr_block + di->xattr_blocks - 1))
+			goto out;
+		g_array_append_val(runs, ((struct pm_range){ di->xattr_block, di->xattr_blocks }));
+	}
+	pm_sync_discard(fs, pi);
 	pm_tx_touch(fs, di, sizeof(*di));
-	di->mode = 0;
-	di->nlink = 0;
-	di->height = 0;
-	di->size = 0;
-	di->blocks = 0;
+	pm_dinode_clear(di);
 	pm_persist(fs, di, sizeof(*di));
-	pm_tx_end(tx, own);
+	for (guint i = 0; i < runs->len; i++) {
+		struct pm_range *r = &g_array_index(runs, struct pm_range, i);
+		pm_tx_release(fs, r->off, r->len);
+	}
 	pm_alloc_inode_free(fs, pi->ino);
+out:
+	g_array_free(runs, TRUE);
 }

@@ -29,6 +29,7 @@ struct pm_tx {
 	uint8_t *base;           /* the lane */
 	size_t used;             /* bytes of records so far */
 	uint64_t seq;
+	bool claimed;            /* the lane's header names this transaction */
 	struct range_list logged; /* undo records in the lane */
 	struct range_list flush;  /* what to persist at commit */
 	GArray *frees;           /* struct pm_range of blocks to free after commit */
@@ -124,8 +125,15 @@ int pm_journal_init(struct pm_fs *fs)
 	pthread_cond_init(&j->free_cond, NULL);
 	for (unsigned l = 0; l < PM_JOURNAL_LANES; l++) {
 		struct pm_lane_hdr *h = (struct pm_lane_hdr *)lane_base(fs->base, &fs->sb, l);
+		const struct pm_jrec *first = (const struct pm_jrec *)(h + 1);
 		if (h->seq > j->seq)
 			j->seq = h->seq;
+		/* a crash can leave a transaction's first record durable and
+		 * its header not (claim() drains them together): its number
+		 * is used all the same, or a later transaction of that number
+		 * could take the stale record for its own */
+		if (first->seq > j->seq)
+			j->seq = first->seq;
 		j->txs[l].fs = fs;
 		j->txs[l].lane = l;
 		j->txs[l].base = (uint8_t *)h;
@@ -152,7 +160,6 @@ void pm_journal_fini(struct pm_fs *fs)
 struct pm_tx *pm_tx_begin(struct pm_fs *fs)
 {
 	struct pm_journal *j = fs->journal;
-	struct pm_lane_hdr *h;
 	struct pm_tx *tx;
 	unsigned l;
 
@@ -171,13 +178,25 @@ struct pm_tx *pm_tx_begin(struct pm_fs *fs)
 	if (!tx->frees)
 		tx->frees = g_array_new(FALSE, FALSE, sizeof(struct pm_range));
 	g_array_set_size(tx->frees, 0);
+	tx->claimed = false;
 	current = tx;
-	h = (struct pm_lane_hdr *)tx->base;
-	h->seq = tx->seq;
-	pm_media_flush(fs->m, &h->seq, sizeof(h->seq));
-	h->state = PM_LANE_ACTIVE;
-	pm_media_persist(fs->m, h, sizeof(*h)); /* the lane is ours */
 	return tx;
+}
+
+/* claim -- name the transaction in its lane's header, flushed; the drain
+ * of the first undo record makes both durable. Until then nothing was
+ * changed in place, so whichever of the two a crash keeps, recovery does
+ * the right thing: a header without records undoes nothing, a record
+ * without its header is ignored. A transaction that logs nothing never
+ * claims its lane: it has nothing to undo. */
+static void claim(struct pm_tx *tx)
+{
+	struct pm_lane_hdr *h = (struct pm_lane_hdr *)tx->base;
+
+	h->seq = tx->seq;
+	h->state = PM_LANE_ACTIVE;
+	pm_media_flush(tx->fs->m, h, sizeof(*h));
+	tx->claimed = true;
 }
 
 int pm_tx_snap(struct pm_tx *tx, const void *p, size_t len)
@@ -194,13 +213,15 @@ int pm_tx_snap(struct pm_tx *tx, const void *p, size_t len)
 			return 0;
 	if (tx->used + need > lane_bytes)
 		return pm_err(ENOSPC, "transaction too large for a journal lane");
+	if (!tx->claimed)
+		claim(tx);
 	r = (struct pm_jrec *)(tx->base + tx->used);
 	r->seq = tx->seq;
 	r->off = off;
 	r->len = (uint32_t)len;
 	memcpy(r + 1, p, len);
 	r->crc = rec_crc(r, r + 1);
-	/* the old bytes are durable before anyone changes them */
+	/* the old bytes (and the claim) are durable before anyone changes them */
 	pm_media_persist(fs->m, r, sizeof(*r) + len);
 	tx->used += need;
 	add_range(&tx->logged, off, len); /* if full, later snaps just log again */
@@ -218,8 +239,10 @@ void pm_tx_commit(struct pm_tx *tx)
 		pm_media_flush(fs->m, fs->base + tx->flush.r[i].off, tx->flush.r[i].len);
 	pm_media_drain(fs->m); /* every change of the transaction is durable */
 	current = NULL;
-	h->state = PM_LANE_IDLE;
-	pm_media_persist(fs->m, &h->state, sizeof(h->state)); /* retired */
+	if (tx->claimed) {
+		h->state = PM_LANE_IDLE;
+		pm_media_persist(fs->m, &h->state, sizeof(h->state)); /* retired */
+	}
 	for (guint i = 0; i < tx->frees->len; i++) {
 		struct pm_range *r = &g_array_index(tx->frees, struct pm_range, i);
 		pm_alloc_free(fs, r->off, r->len);

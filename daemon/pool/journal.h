@@ -3,9 +3,13 @@
  * A transaction logs the old contents of every range it is about to change
  * (pm_tx_snap, durable before the change), changes the ranges in place, and
  * commits: the changed ranges are made durable, then the lane is retired
- * with one 8-byte store. Recovery at open rolls back every lane that was
- * not retired, newest record first; rolling back twice gives the same
- * result, so a crash during recovery is recovered by the next open.
+ * with one 8-byte store. Its first record claims the lane (the header,
+ * flushed with the record, takes one drain with it); a transaction that
+ * logs nothing never touches its lane. Recovery at open rolls back every
+ * lane that was not retired, newest record first; rolling back twice gives
+ * the same result, so a crash during recovery is recovered by the next
+ * open. Sequence numbers stay unique across crashes: the open resumes
+ * above every lane's header and first record.
  *
  * The journal region holds PM_JOURNAL_LANES lanes; concurrent transactions
  * take different lanes, so they share no lock beyond the moment of picking

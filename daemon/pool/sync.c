@@ -77,6 +77,16 @@ void pm_sync_inode(struct pm_fs *fs, struct pm_ino *pi)
 	}
 }
 
+void pm_sync_discard(struct pm_fs *fs, struct pm_ino *pi)
+{
+	if (pi->dirty)
+		g_array_set_size(pi->dirty, 0);
+	__atomic_sub_fetch(&fs->ctr.dirty_bytes, pi->dirty_len, __ATOMIC_RELAXED);
+	pi->dirty_len = 0;
+	pi->size_dirty = false;
+	pi->needs_drain = false;
+}
+
 void pm_sync_queue_periodic(struct pm_fs *fs, uint64_t ino, uint32_t period_ms)
 {
 	pthread_mutex_lock(&fs->periodic_lock);

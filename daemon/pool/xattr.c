@@ -268,22 +268,3 @@ void pm_xattr_kill_priv(struct pm_fs *fs, struct pm_ino *pi)
 	pi->no_caps = true; /* until the next setxattr: keeps writes cheap */
 }
 
-void pm_xattr_drop(struct pm_fs *fs, struct pm_ino *pi)
-{
-	struct pm_dinode *di = pm_dinode(fs, pi->ino);
-	uint64_t b = di->xattr_block, n = di->xattr_blocks;
-
-	if (!b)
-		return;
-	bool own;
-	struct pm_tx *tx = pm_tx_join(fs, &own);
-	pm_tx_touch(fs, di, sizeof(*di));
-	di->xattr_block = 0;
-	di->xattr_size = 0;
-	di->xattr_blocks = 0;
-	di->blocks -= n <= di->blocks ? n : di->blocks;
-	pm_persist(fs, di, sizeof(*di));
-	pm_tx_end(tx, own);
-	if (pm_blk_valid(fs, b) && pm_blk_valid(fs, b + n - 1))
-		pm_tx_release(fs, b, n);
-}

@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <sys/stat.h>
 
+#include "journal.h"
 #include "media.h"
 #include "unit.h"
 
@@ -648,6 +649,28 @@ static void test_root_index_kept(void)
 	unit_pool_free(p);
 }
 
+/* A new entry logs the slots it takes, not the free run it takes them
+ * from: a create in a block with 63 free slots once logged all 4 KiB of
+ * them (copied, checksummed and flushed for nothing). */
+static void test_create_logs_the_entry(void)
+{
+	struct unit_pool *p = unit_pool_new(16 * UNIT_MiB, 0);
+	uint64_t d = unit_create(p->fs, PM_ROOT_INO, "d", S_IFDIR | 0755), lane, high, over;
+
+	unit_create(p->fs, d, "a", S_IFREG | 0644); /* the directory's first block */
+	unit_pool_reopen(p); /* the high-water mark counts from the open */
+	unit_create(p->fs, d, "b", S_IFREG | 0644);
+	pm_journal_usage(p->fs, &lane, &high, &over);
+	/* records: the new inode, the directory's inode, the entry's slot and
+	 * the head of the free run after it */
+	g_assert_cmpuint(high, <, 1024);
+	g_assert_cmpuint(high, >, 2 * PM_INODE_SIZE);
+	unit_pool_reopen(p);
+	g_assert_cmpuint(unit_lookup(p->fs, d, "b"), !=, 0);
+	g_assert_cmpuint(unit_lookup(p->fs, d, "a"), !=, 0);
+	unit_pool_free(p);
+}
+
 int main(int argc, char **argv)
 {
 	unit_init(&argc, &argv);
@@ -659,5 +682,6 @@ int main(int argc, char **argv)
 	unit_add("/dir/readdir-errors", test_readdir_errors);
 	unit_add("/dir/damaged-entries", test_damaged_entries);
 	unit_add("/dir/root-index-kept", test_root_index_kept);
+	unit_add("/dir/create-logs-the-entry", test_create_logs_the_entry);
 	return g_test_run();
 }

@@ -381,6 +381,36 @@ static void test_fsync(void)
 	unit_pool_free(p);
 }
 
+/* A chmod or utime makes the inode's change durable, not the file's
+ * unflushed data: that stays the sync policy's (fsync), and a file that is
+ * written, closed and then chmod'ed by tar costs no flush of its data. */
+static void test_setattr_leaves_data(void)
+{
+	struct unit_pool *p = unit_pool_new(16 * UNIT_MiB, 0);
+	struct pm_fs *fs = p->fs;
+	uint64_t f = unit_create(fs, PM_ROOT_INO, "f", S_IFREG | 0644);
+	struct pm_setattr sa = { .valid = PM_SET_MODE | PM_SET_MTIME, .mode = 0600 };
+	struct pm_attr a;
+
+	unit_write_pattern(fs, f, 0, 16384, 1); /* allocating: durable at its commit */
+	g_assert_cmpint(pm_fs_ref(fs, f, &a), ==, 0); /* the inode stays cached */
+	unit_write_pattern(fs, f, 0, 16384, 2); /* in place, below the non-temporal size */
+	g_assert_cmpuint(fs->ctr.dirty_bytes, >=, 16384);
+	sa.mtime.tv_sec = 1000;
+	g_assert_cmpint(pm_fs_setattr(fs, f, &sa, &a), ==, 0);
+	g_assert_cmpuint(fs->ctr.dirty_bytes, >=, 16384);
+	g_assert_cmpuint(pm_dinode(fs, f)->mode & 07777, ==, 0600);
+	g_assert_cmpint(pm_fs_fsync(fs, f), ==, 0);
+	g_assert_cmpuint(fs->ctr.dirty_bytes, ==, 0);
+	pm_fs_forget(fs, f, 1);
+	unit_pool_reopen(p);
+	unit_attr(p->fs, f, &a);
+	g_assert_cmpuint(a.mode & 07777, ==, 0600);
+	g_assert_cmpint(a.mtime.tv_sec, ==, 1000);
+	unit_assert_pattern(p->fs, f, 0, 16384, 2);
+	unit_pool_free(p);
+}
+
 int main(int argc, char **argv)
 {
 	unit_init(&argc, &argv);
@@ -394,5 +424,6 @@ int main(int argc, char **argv)
 	unit_add("/file/write-kill-priv-drops-caps", test_write_kill_priv_caps);
 	unit_add("/file/write-truncate-drop-caps-always", test_write_truncate_drop_caps_always);
 	unit_add("/file/fsync", test_fsync);
+	unit_add("/file/setattr-leaves-data-to-the-policy", test_setattr_leaves_data);
 	return g_test_run();
 }
