@@ -77,7 +77,8 @@ _Static_assert(sizeof(struct pm_super) == 256, "pm_super is 256 bytes");
  * range about to change. A lane whose state is ACTIVE belongs to a
  * transaction that did not finish: recovery restores its records' bytes,
  * newest first, for the records that carry the lane's seq and a good crc,
- * stopping at the first that does not. */
+ * stopping at the first that does not. An idle lane's seq is the number
+ * its next transaction takes. */
 #define PM_JOURNAL_LANES 16u
 #define PM_LANE_IDLE 0ull
 #define PM_LANE_ACTIVE 0x4143544956450001ull /* "ACTIVE" */
@@ -139,7 +140,7 @@ struct pm_dinode {
 _Static_assert(sizeof(struct pm_dinode) == PM_INODE_SIZE, "pm_dinode is 256 bytes");
 
 /* pm_dinode_clear -- a free inode: type, counts and the pointers to its
- * blocks and attributes go; generation, parent and times stay. Any prefix
+ * blocks and attributes go; generation, parent and times stay. Any subset
  * of these stores is safe to leave behind: mode 0 makes the inode free
  * (its blocks are claimed by no one at the next open), and an inode with
  * a type and no link is an orphan, which the next open clears. */

@@ -162,18 +162,20 @@ static int add_block(struct pm_fs *fs, uint64_t blk, void *arg)
 }
 
 /* An inode whose last link went in a committed transaction is an orphan
- * on the media: the next open would free it with one store of its free
+ * on the media: the next open would free it by setting it to its free
  * state. Release does the same: the inode is cleared and persisted (one
  * drain, whatever the file's size; its unflushed data is dropped, not
  * flushed), and only then do its blocks go back to the allocator, so no
  * block is ever named by two inodes. Inside a transaction (a create that
- * failed half way) the clear is logged, and the blocks and the number
- * wait for the commit like any release. */
+ * failed half way) the clear is logged and the blocks wait for the commit
+ * like any release; the number is free at once, which is safe because
+ * only create() allocates numbers and it holds ns_lock until its commit. */
 void pm_inode_release(struct pm_fs *fs, struct pm_ino *pi)
 {
 	struct pm_dinode *di = pm_dinode(fs, pi->ino);
 	GArray *runs = g_array_new(FALSE, FALSE, sizeof(struct pm_range));
 
+	pm_sync_discard(fs, pi);
 	/* a damaged tree or blob is left to fsck: the orphan stays */
 	if (pm_data_walk(fs, di, add_block, runs))
 		goto out;
@@ -182,7 +184,6 @@ void pm_inode_release(struct pm_fs *fs, struct pm_ino *pi)
 			goto out;
 		g_array_append_val(runs, ((struct pm_range){ di->xattr_block, di->xattr_blocks }));
 	}
-	pm_sync_discard(fs, pi);
 	pm_tx_touch(fs, di, sizeof(*di));
 	pm_dinode_clear(di);
 	pm_persist(fs, di, sizeof(*di));

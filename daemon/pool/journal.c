@@ -44,7 +44,6 @@ struct pm_journal {
 	pthread_mutex_t lock;
 	pthread_cond_t free_cond;
 	uint32_t busy;           /* bit per lane */
-	uint64_t seq;
 	uint64_t high_water;     /* most bytes of a lane one transaction used */
 	uint64_t overflows;      /* undo records that did not fit (atomic) */
 	struct pm_tx txs[PM_JOURNAL_LANES];
@@ -115,6 +114,22 @@ int pm_journal_recover(struct pm_media *m, void *pool, const struct pm_super *sb
 	return found;
 }
 
+/* wipe -- every lane empty, idle, its next transaction numbered 1. Run at
+ * open, after recovery: a crash can leave records of a transaction that
+ * never claimed its lane (the claim and the first record are drained
+ * together), in any part; wiped, none of them can ever pass for a later
+ * transaction's, whatever numbers those get. */
+static void wipe(struct pm_fs *fs)
+{
+	size_t lane_bytes = LANE_BYTES(&fs->sb);
+	uint8_t *region = lane_base(fs->base, &fs->sb, 0);
+
+	memset(region, 0, lane_bytes * PM_JOURNAL_LANES);
+	for (unsigned l = 0; l < PM_JOURNAL_LANES; l++)
+		((struct pm_lane_hdr *)lane_base(fs->base, &fs->sb, l))->seq = 1;
+	pm_media_persist(fs->m, region, lane_bytes * PM_JOURNAL_LANES);
+}
+
 int pm_journal_init(struct pm_fs *fs)
 {
 	struct pm_journal *j = calloc(1, sizeof(*j));
@@ -123,17 +138,10 @@ int pm_journal_init(struct pm_fs *fs)
 		return pm_err(ENOMEM, "out of memory");
 	pthread_mutex_init(&j->lock, NULL);
 	pthread_cond_init(&j->free_cond, NULL);
+	if (!pm_rdonly(fs))
+		wipe(fs);
 	for (unsigned l = 0; l < PM_JOURNAL_LANES; l++) {
 		struct pm_lane_hdr *h = (struct pm_lane_hdr *)lane_base(fs->base, &fs->sb, l);
-		const struct pm_jrec *first = (const struct pm_jrec *)(h + 1);
-		if (h->seq > j->seq)
-			j->seq = h->seq;
-		/* a crash can leave a transaction's first record durable and
-		 * its header not (claim() drains them together): its number
-		 * is used all the same, or a later transaction of that number
-		 * could take the stale record for its own */
-		if (first->seq > j->seq)
-			j->seq = first->seq;
 		j->txs[l].fs = fs;
 		j->txs[l].lane = l;
 		j->txs[l].base = (uint8_t *)h;
@@ -169,7 +177,6 @@ struct pm_tx *pm_tx_begin(struct pm_fs *fs)
 	l = (unsigned)__builtin_ctz(~j->busy);
 	j->busy |= 1u << l;
 	tx = &j->txs[l];
-	tx->seq = ++j->seq;
 	pthread_mutex_unlock(&j->lock);
 
 	tx->used = sizeof(struct pm_lane_hdr);
@@ -178,24 +185,28 @@ struct pm_tx *pm_tx_begin(struct pm_fs *fs)
 	if (!tx->frees)
 		tx->frees = g_array_new(FALSE, FALSE, sizeof(struct pm_range));
 	g_array_set_size(tx->frees, 0);
+	/* the lane's header holds the number its next transaction takes
+	 * (written at the last retire, or by the open's wipe) */
+	tx->seq = ((struct pm_lane_hdr *)tx->base)->seq;
 	tx->claimed = false;
 	current = tx;
 	return tx;
 }
 
-/* claim -- name the transaction in its lane's header, flushed; the drain
- * of the first undo record makes both durable. Until then nothing was
- * changed in place, so whichever of the two a crash keeps, recovery does
- * the right thing: a header without records undoes nothing, a record
- * without its header is ignored. A transaction that logs nothing never
- * claims its lane: it has nothing to undo. */
+/* claim -- mark the lane active, one 8-byte store, flushed; the drain of
+ * the first undo record makes both durable. Until then nothing was changed
+ * in place, so whichever of the two a crash keeps, recovery does the right
+ * thing: an active lane without records undoes nothing, a record in an
+ * idle lane is ignored (and wiped at the open). The number the records
+ * carry is already in the header, so no crash can leave the lane active
+ * under an older transaction's number. A transaction that logs nothing
+ * never claims its lane: it has nothing to undo. */
 static void claim(struct pm_tx *tx)
 {
 	struct pm_lane_hdr *h = (struct pm_lane_hdr *)tx->base;
 
-	h->seq = tx->seq;
 	h->state = PM_LANE_ACTIVE;
-	pm_media_flush(tx->fs->m, h, sizeof(*h));
+	pm_media_flush(tx->fs->m, &h->state, sizeof(h->state));
 	tx->claimed = true;
 }
 
@@ -240,8 +251,12 @@ void pm_tx_commit(struct pm_tx *tx)
 	pm_media_drain(fs->m); /* every change of the transaction is durable */
 	current = NULL;
 	if (tx->claimed) {
+		/* retired: either store alone, durable, keeps recovery from
+		 * undoing the transaction (an idle lane is skipped; the next
+		 * number matches none of the lane's records) */
+		h->seq = tx->seq + 1;
 		h->state = PM_LANE_IDLE;
-		pm_media_persist(fs->m, &h->state, sizeof(h->state)); /* retired */
+		pm_media_persist(fs->m, h, 2 * sizeof(uint64_t));
 	}
 	for (guint i = 0; i < tx->frees->len; i++) {
 		struct pm_range *r = &g_array_index(tx->frees, struct pm_range, i);

@@ -8,8 +8,9 @@
  * logs nothing never touches its lane. Recovery at open rolls back every
  * lane that was not retired, newest record first; rolling back twice gives
  * the same result, so a crash during recovery is recovered by the next
- * open. Sequence numbers stay unique across crashes: the open resumes
- * above every lane's header and first record.
+ * open, which then wipes every lane. Each lane numbers its transactions;
+ * its header keeps the next number (written at the retire), so a claim is
+ * one 8-byte store and records never outlive the open they were made in.
  *
  * The journal region holds PM_JOURNAL_LANES lanes; concurrent transactions
  * take different lanes, so they share no lock beyond the moment of picking

@@ -661,12 +661,12 @@ static void test_overflow_counted(void)
 	unit_pool_free(p);
 }
 
-/* A crash can keep a transaction's first record and lose its header (the
- * two are flushed together, drained once). The next open must not hand that
- * transaction's number out again: a later transaction of the same number in
- * the same lane, logging fewer records, would otherwise find the stale one
- * after its own and roll it back too. */
-static void test_seq_unique_after_lost_claim(void)
+/* A crash can keep a transaction's records and lose its claim (the two
+ * are flushed together, drained once). No later transaction may take those
+ * records for its own: one of the same number in the same lane, logging
+ * fewer records, would find the stale one after its own and roll it back
+ * too. The open wipes the lanes. */
+static void test_lost_claim_leaves_no_record(void)
 {
 	struct unit_pool *p = unit_pool_new(16 * UNIT_MiB, 0);
 	uint64_t f = unit_create(p->fs, PM_ROOT_INO, "f", S_IFREG | 0644);
@@ -680,9 +680,8 @@ static void test_seq_unique_after_lost_claim(void)
 	di->gid = 4242;
 	g_assert_cmpint(pm_tx_snap(tx, &di->gid, sizeof(di->gid)), ==, 0); /* the stale record */
 	di->gid = gid;
-	/* the crash: both records durable, the header's claim lost */
+	/* the crash: both records durable, the claim lost */
 	h->state = PM_LANE_IDLE;
-	h->seq--;
 	pm_journal_fini(p->fs);
 	g_assert_cmpint(pm_journal_recover(p->fs->m, p->fs->base, &p->fs->sb, false), ==, 0);
 	g_assert_cmpint(pm_journal_init(p->fs), ==, 0);
@@ -693,6 +692,30 @@ static void test_seq_unique_after_lost_claim(void)
 	g_assert_cmpint(pm_journal_recover(p->fs->m, p->fs->base, &p->fs->sb, false), ==, 1);
 	g_assert_cmpuint(di->mode, ==, mode);
 	g_assert_cmpuint(di->gid, ==, gid); /* 4242 if the stale record was taken */
+	_exit(0); /* the engine's state is not consistent for a close */
+}
+
+/* A claim is one 8-byte store: a crash that keeps it alone must not make
+ * the lane active under the number of the transaction before, whose
+ * records are still in it (a header written as number, then state, could
+ * be torn that way on the media). */
+static void test_torn_claim_replays_nothing(void)
+{
+	struct unit_pool *p = unit_pool_new(16 * UNIT_MiB, 0);
+	uint64_t f = unit_create(p->fs, PM_ROOT_INO, "f", S_IFREG | 0644);
+	struct pm_dinode *di = pm_dinode(p->fs, f);
+	struct pm_lane_hdr *h = (struct pm_lane_hdr *)(p->fs->base + p->fs->sb.journal_start * PM_BLOCK_SIZE);
+	struct pm_tx *tx = pm_tx_begin(p->fs);
+
+	g_assert_cmpint(pm_tx_snap(tx, &di->uid, sizeof(di->uid)), ==, 0); /* lane 0 */
+	di->uid = 4242;
+	pm_persist(p->fs, di, sizeof(*di));
+	pm_tx_commit(tx);
+	/* the next transaction in lane 0 claims it, and the crash keeps only
+	 * that store */
+	h->state = PM_LANE_ACTIVE;
+	g_assert_cmpint(pm_journal_recover(p->fs->m, p->fs->base, &p->fs->sb, false), ==, 1);
+	g_assert_cmpuint(di->uid, ==, 4242); /* the finished transaction stays */
 	_exit(0); /* the engine's state is not consistent for a close */
 }
 
@@ -748,7 +771,8 @@ int main(int argc, char **argv)
 	unit_add("/journal/logged-once", test_logged_once);
 	unit_add("/journal/heaviest-operations-fit", test_heaviest_fit);
 	unit_add("/journal/overflow-counted", test_overflow_counted);
-	unit_add("/journal/seq-unique-after-lost-claim", test_seq_unique_after_lost_claim);
+	unit_add("/journal/lost-claim-leaves-no-record", test_lost_claim_leaves_no_record);
+	unit_add("/journal/torn-claim-replays-nothing", test_torn_claim_replays_nothing);
 	unit_add("/journal/claim-with-first-record", test_claim_with_first_record);
 #define ADD(name) unit_add("/journal/crash-points/" #name, test_##name)
 	ADD(create);
