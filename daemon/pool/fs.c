@@ -155,7 +155,7 @@ int pm_fs_open(const char *path, unsigned flags, struct pm_fs **out)
 	if (ret == 0)
 		reserve_bad(p); /* after rebuild: which blocks are in use is known */
 	if (ret == 0)
-		ret = pm_journal_init(fs);
+		ret = pm_journal_init(fs, p->was_clean);
 	if (ret) {
 		if (trim)
 			g_array_free(trim, TRUE);
@@ -213,6 +213,7 @@ void pm_fs_close(struct pm_fs **fsp)
 			pm_inode_forget(fs, ino, UINT64_MAX);
 	if (!pm_rdonly(fs)) {
 		pm_media_drain(fs->m);
+		pm_journal_wipe(fs);
 		*state_word(fs) = PM_STATE_CLEAN;
 		pm_persist(fs, state_word(fs), sizeof(uint64_t));
 	}

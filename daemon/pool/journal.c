@@ -114,23 +114,35 @@ int pm_journal_recover(struct pm_media *m, void *pool, const struct pm_super *sb
 	return found;
 }
 
-/* wipe -- every lane empty, idle, its next transaction numbered 1. Run at
- * open, after recovery: a crash can leave records of a transaction that
- * never claimed its lane (the claim and the first record are drained
- * together), in any part; wiped, none of them can ever pass for a later
- * transaction's, whatever numbers those get. */
-static void wipe(struct pm_fs *fs)
+/* wiped -- every lane idle with next number 0, as mkfs and a wipe leave
+ * them: no transaction ran since (a retire makes the number at least 1) */
+static bool wiped(struct pm_fs *fs)
 {
-	size_t lane_bytes = LANE_BYTES(&fs->sb);
-	uint8_t *region = lane_base(fs->base, &fs->sb, 0);
-
-	memset(region, 0, lane_bytes * PM_JOURNAL_LANES);
-	for (unsigned l = 0; l < PM_JOURNAL_LANES; l++)
-		((struct pm_lane_hdr *)lane_base(fs->base, &fs->sb, l))->seq = 1;
-	pm_media_persist(fs->m, region, lane_bytes * PM_JOURNAL_LANES);
+	for (unsigned l = 0; l < PM_JOURNAL_LANES; l++) {
+		const struct pm_lane_hdr *h = (const struct pm_lane_hdr *)lane_base(fs->base, &fs->sb, l);
+		if (h->state != PM_LANE_IDLE || h->seq != 0)
+			return false;
+	}
+	return true;
 }
 
-int pm_journal_init(struct pm_fs *fs)
+/* wipe -- every lane empty, idle, next number 0 */
+static void wipe(struct pm_fs *fs)
+{
+	size_t bytes = LANE_BYTES(&fs->sb) * PM_JOURNAL_LANES;
+	uint8_t *region = lane_base(fs->base, &fs->sb, 0);
+
+	memset(region, 0, bytes);
+	pm_media_persist(fs->m, region, bytes);
+}
+
+void pm_journal_wipe(struct pm_fs *fs)
+{
+	if (!wiped(fs)) /* a mount that made no change leaves the pool's bytes alone */
+		wipe(fs);
+}
+
+int pm_journal_init(struct pm_fs *fs, bool was_clean)
 {
 	struct pm_journal *j = calloc(1, sizeof(*j));
 
@@ -138,7 +150,12 @@ int pm_journal_init(struct pm_fs *fs)
 		return pm_err(ENOMEM, "out of memory");
 	pthread_mutex_init(&j->lock, NULL);
 	pthread_cond_init(&j->free_cond, NULL);
-	if (!pm_rdonly(fs))
+	/* a crash can leave records of a transaction that never claimed its
+	 * lane (the claim and the first record are drained together), in any
+	 * part of it; wiped, none can ever pass for a later transaction's,
+	 * whatever numbers those get. A clean close wiped the lanes already
+	 * (pools of older versions were not: their numbers are not 0) */
+	if (!pm_rdonly(fs) && (!was_clean || !wiped(fs)))
 		wipe(fs);
 	for (unsigned l = 0; l < PM_JOURNAL_LANES; l++) {
 		struct pm_lane_hdr *h = (struct pm_lane_hdr *)lane_base(fs->base, &fs->sb, l);

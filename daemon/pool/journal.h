@@ -8,9 +8,10 @@
  * logs nothing never touches its lane. Recovery at open rolls back every
  * lane that was not retired, newest record first; rolling back twice gives
  * the same result, so a crash during recovery is recovered by the next
- * open, which then wipes every lane. Each lane numbers its transactions;
- * its header keeps the next number (written at the retire), so a claim is
- * one 8-byte store and records never outlive the open they were made in.
+ * open. Each lane numbers its transactions; its header keeps the next
+ * number (written at the retire), so a claim is one 8-byte store. A clean
+ * close wipes the lanes (all zero, as mkfs leaves them), and so does an
+ * open after a crash: records never outlive the mount they were made in.
  *
  * The journal region holds PM_JOURNAL_LANES lanes; concurrent transactions
  * take different lanes, so they share no lock beyond the moment of picking
@@ -59,8 +60,13 @@ void pm_tx_release(struct pm_fs *fs, uint64_t blk, uint64_t n);
 /* pm_tx_active -- whether the calling thread runs a transaction */
 bool pm_tx_active(void);
 
-int pm_journal_init(struct pm_fs *fs);
+/* pm_journal_init -- after recovery; the lanes are wiped unless the pool
+ * was closed cleanly with them wiped */
+int pm_journal_init(struct pm_fs *fs, bool was_clean);
 void pm_journal_fini(struct pm_fs *fs);
+/* pm_journal_wipe -- at a clean close, no transaction running: every lane
+ * empty, idle, next number 0 (nothing is written if they are already) */
+void pm_journal_wipe(struct pm_fs *fs);
 /* pm_journal_usage -- a lane's size, the most of one a transaction has
  * used since the open, and how many undo records did not fit (each one a
  * change a crash could leave half done: none is expected) */
