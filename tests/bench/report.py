@@ -2,6 +2,7 @@
 
 import os
 import shutil
+import statistics
 import subprocess
 
 PEERS = ('pt-doc', 'pt-tuned')
@@ -61,12 +62,8 @@ def granularity_ratio(entry):
     p, c = next(iter(page.values())), next(iter(cl.values()))
     if not p or not c:
         return None
-    rs = sorted(r for r in (ratio(entry, x, y) for x, y in zip(c['runs'], p['runs']))
-                if r is not None)
-    if not rs:
-        return None
-    n = len(rs)
-    return rs[n // 2] if n % 2 else (rs[n // 2 - 1] + rs[n // 2]) / 2
+    rs = [r for r in (ratio(entry, x, y) for x, y in zip(c['runs'], p['runs'])) if r is not None]
+    return statistics.median(rs) if rs else None
 
 
 def fmt(v):
