@@ -118,6 +118,11 @@ static void pm_op_init(void *userdata, struct fuse_conn_info *conn)
 	/* a handle with direct I/O may still be mapped shared (ops.c,
 	 * pm_op_create): without it, such a mapping would fail */
 	mnt->excl_direct = mnt->writeback && fuse_set_feature_flag(conn, FUSE_CAP_DIRECT_IO_ALLOW_MMAP);
+	/* the daemon is the pool's only writer, so a new mtime never means the
+	 * kernel's cached pages are stale; with auto_inval_data (libfuse's
+	 * default), a mount without the writeback cache dropped a file's whole
+	 * page cache at the first read after each write to it */
+	fuse_unset_feature_flag(conn, FUSE_CAP_AUTO_INVAL_DATA);
 	/* no getlk/setlk/flock handlers: the kernel's local locks serve */
 	fuse_unset_feature_flag(conn, FUSE_CAP_POSIX_LOCKS);
 	fuse_unset_feature_flag(conn, FUSE_CAP_FLOCK_LOCKS);

@@ -38,32 +38,44 @@ def ratio(entry, pm, other):
     return pm / other if entry['higher_better'] else other / pm
 
 
+def per_rep(entry, a, b):
+    """per_rep -- the ratio of target A against target B in each repetition
+    (as ratio(): > 1 means A better), or None when either did not run. Within a
+    repetition the targets of a workload run one after the other, seconds
+    apart; the medians of A and B can come from repetitions many minutes
+    apart, on a machine whose speed swings by a factor of two in that time."""
+    ta, tb = entry['targets'].get(a), entry['targets'].get(b)
+    if not ta or not tb:
+        return None
+    ra, rb = next(iter(ta.values())), next(iter(tb.values()))
+    if not ra or not rb:
+        return None
+    rs = [ratio(entry, x, y) for x, y in zip(ra['runs'], rb['runs'])]
+    return [r for r in rs if r is not None] or None
+
+
+def paired(entry, a, b):
+    """paired -- the median of per_rep(A, B): the ratio every column reports."""
+    rs = per_rep(entry, a, b)
+    return statistics.median(rs) if rs else None
+
+
 def ratios(results):
     """ratios -- {workload: {label: ratio}} for pmfuse against peer, null, tmpfs."""
     out = {}
     for w, e in results['workloads'].items():
-        pm = headline(e, 'pmfuse')
         peer = peer_of(e)
-        out[w] = {'pmfuse/peer': ratio(e, pm, peer[1] if peer else None),
-                  'pmfuse/null': ratio(e, pm, headline(e, 'null')),
-                  'pmfuse/tmpfs': ratio(e, pm, headline(e, 'tmpfs'))}
+        out[w] = {'pmfuse/peer': paired(e, 'pmfuse', peer[0]) if peer else None,
+                  'pmfuse/null': paired(e, 'pmfuse', 'null'),
+                  'pmfuse/tmpfs': paired(e, 'pmfuse', 'tmpfs')}
     return out
 
 
 def granularity_ratio(entry):
     """granularity_ratio -- cache-line against page granularity, as "times
-    as fast" (< 1: cache lines slower): the median of the per-repetition
-    ratios. The two pmfuse targets run next to each other in every
-    repetition (in alternating order), so each ratio compares runs minutes
-    apart, not the whole run's spread."""
-    page, cl = entry['targets'].get('pmfuse'), entry['targets'].get('pmfuse-cl')
-    if not page or not cl:
-        return None
-    p, c = next(iter(page.values())), next(iter(cl.values()))
-    if not p or not c:
-        return None
-    rs = [r for r in (ratio(entry, x, y) for x, y in zip(c['runs'], p['runs'])) if r is not None]
-    return statistics.median(rs) if rs else None
+    as fast" (< 1: cache lines slower). The two pmfuse targets run next to
+    each other in every repetition, in alternating order."""
+    return paired(entry, 'pmfuse-cl', 'pmfuse')
 
 
 def fmt(v):
@@ -93,12 +105,13 @@ def write_markdown(results, path):
     r = ratios(results)
     lines = [f'# pmfuse benchmark ({results["mode"]}, {results["reps"]} repetition(s), '
              f'{results["date"][:19]}, {results["cpus"]} CPUs, {results["fio"]})', '',
-             'Median (min–max) per target. Ratios use medians and are "times better '
-             'for pmfuse" (for W8, in seconds, the inverse time ratio). peer: the '
-             'better passthrough_ll configuration (doc: as documented, tuned: '
+             'Median (min–max) per target. peer: the passthrough_ll configuration '
+             'with the better median (doc: as documented, tuned: '
              'writeback,cache=always,timeout=86400).', '',
-             'cl/page: pmfuse-cl against pmfuse, the median of the per-repetition '
-             'ratios ("times as fast"; below 1, cache lines are slower).', '',
+             'Ratios are "times better for pmfuse" (for W8, in seconds, the inverse '
+             'time ratio); each is the median of the ratios of the two targets\' '
+             'runs in the same repetition, which ran one after the other. cl/page: '
+             'pmfuse-cl against pmfuse (below 1, cache lines are slower).', '',
              '| workload | unit | tmpfs | null | peer | pmfuse | pmfuse-cl | cl/page '
              '| pmfuse/peer | pmfuse/null | pmfuse/tmpfs |',
              '| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |']
@@ -109,6 +122,15 @@ def write_markdown(results, path):
                      f'{cell(e, "null")} | {pcell} | {cell(e, "pmfuse")} | '
                      f'{cell(e, "pmfuse-cl")} | {fmt(granularity_ratio(e))} | ' +
                      ' | '.join(fmt(r[w][k]) for _, k in RATIOS) + ' |')
+    if results['reps'] > 1:
+        lines += ['', 'Per-repetition ratios, in the order of the repetitions:', '',
+                  '| workload | pmfuse/peer | cl/page |', '| --- | --- | --- |']
+        for w, e in results['workloads'].items():
+            peer = peer_of(e)
+            cols = [per_rep(e, 'pmfuse', peer[0]) if peer else None,
+                    per_rep(e, 'pmfuse-cl', 'pmfuse')]
+            lines.append(f'| {w} | ' + ' | '.join(
+                ' '.join(fmt(x) for x in c) if c else '—' for c in cols) + ' |')
     if 'W5' in results['workloads']:
         e = results['workloads']['W5']
         lines += ['', 'W5 latency, µs (write clat p50 / p99; fsync p50 / p99):', '',

@@ -14,6 +14,7 @@ Environment (set by ``meson test``):
 import ctypes
 import errno
 import hashlib
+import mmap
 import os
 import queue
 import random
@@ -565,6 +566,32 @@ def renameat2(old, new, flags=0):
               ctypes.c_int(AT_FDCWD), ctypes.c_char_p(new_b), ctypes.c_uint(flags))
     if r != 0:
         _raise_errno("renameat2")
+
+
+def cached_pages(path):
+    """cached_pages -- how many of PATH's pages are in the kernel's page cache
+    (mincore(2) on a shared read-only mapping of the whole file)."""
+    mmap_, munmap, mincore = _libc.mmap, _libc.munmap, _libc.mincore
+    mmap_.restype = ctypes.c_void_p
+    mmap_.argtypes = [ctypes.c_void_p, ctypes.c_size_t, ctypes.c_int, ctypes.c_int,
+                      ctypes.c_int, ctypes.c_long]
+    munmap.argtypes = [ctypes.c_void_p, ctypes.c_size_t]
+    mincore.argtypes = [ctypes.c_void_p, ctypes.c_size_t, ctypes.c_char_p]
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        size = os.fstat(fd).st_size
+        addr = mmap_(None, size, mmap.PROT_READ, mmap.MAP_SHARED, fd, 0)
+        if addr in (None, ctypes.c_void_p(-1).value):
+            _raise_errno("mmap")
+        try:
+            vec = ctypes.create_string_buffer((size + 4095) // 4096)
+            if mincore(addr, size, vec) != 0:
+                _raise_errno("mincore")
+            return sum(b & 1 for b in vec.raw)
+        finally:
+            munmap(addr, size)
+    finally:
+        os.close(fd)
 
 
 def getxattr_sized(path, name, size):

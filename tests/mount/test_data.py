@@ -8,8 +8,8 @@ import os
 import struct
 
 from pmtest import (FALLOC_FL_KEEP_SIZE, FALLOC_FL_PUNCH_HOLE, GiB, MiB, Mount, assert_errno,
-                    fallocate, is_zero, pattern, pread_all, read_file, sha256_file, write_all,
-                    write_file)
+                    cached_pages, fallocate, is_zero, pattern, pread_all, read_file, sha256_file,
+                    write_all, write_file)
 
 HOLE_AT = 100 * MiB
 
@@ -251,6 +251,30 @@ def test_punched_range_is_a_hole(pool):
             assert os.lseek(fd, MiB, os.SEEK_DATA) == 2 * MiB
         finally:
             os.close(fd)
+
+
+def test_own_writes_keep_the_page_cache(pool):
+    """Without the writeback cache each write goes to the daemon, and the
+    kernel learns the new mtime from its next GETATTR. pmfuse is the pool's
+    only writer, so a new mtime never means the cached pages are stale; with
+    the kernel's auto_inval_data (libfuse's default) the first read after
+    each write dropped the whole file's page cache."""
+    with Mount(pool, "no_writeback") as mount:
+        p = mount.path("f")
+        data = pattern(MiB, 7)
+        write_file(p, data, fsync=False)
+        assert read_file(p) == data
+        assert cached_pages(p) == MiB // 4096
+        fd = os.open(p, os.O_RDWR)
+        try:
+            write_all(fd, b"x" * 4096, offset=0)
+            assert pread_all(fd, 4096, MiB // 2) == data[MiB // 2:MiB // 2 + 4096]
+        finally:
+            os.close(fd)
+        assert cached_pages(p) == MiB // 4096, "a write dropped the file's page cache"
+        assert read_file(p) == b"x" * 4096 + data[4096:]
+        mount.remount()
+        assert read_file(p) == b"x" * 4096 + data[4096:]
 
 
 def _bytes_written(m):
