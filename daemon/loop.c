@@ -41,6 +41,7 @@ struct loop {
 	struct fuse_session *se;
 	int fd, fd_flags;
 	uint64_t spin_ns;
+	uint64_t rest_ns; /* rings up: rest before sleeping on the device */
 	pthread_mutex_t lock;
 	pthread_cond_t cond;
 	bool parallel; /* the mode; the device blocks in parallel mode */
@@ -118,6 +119,7 @@ static int receive(struct loop *l, struct fuse_buf *buf)
 static int wait_turn(struct loop *l, struct fuse_buf *buf)
 {
 	uint64_t start = l->spin_ns ? pm_now_ns() : 0;
+	bool rested = false;
 
 	while (!fuse_session_exited(l->se) && !__atomic_load_n(&l->parallel, __ATOMIC_RELAXED)) {
 		int r = receive(l, buf);
@@ -126,6 +128,12 @@ static int wait_turn(struct loop *l, struct fuse_buf *buf)
 			return r;
 		if (l->spin_ns && pm_now_ns() - start < l->spin_ns) {
 			sched_yield(); /* a client that shares this CPU runs first */
+			continue;
+		}
+		if (l->rest_ns && !rested) {
+			struct timespec ts = { 0, (long)l->rest_ns };
+			nanosleep(&ts, NULL);
+			rested = true;
 			continue;
 		}
 		/* with a timeout, so that an ended session is noticed even if
@@ -257,9 +265,10 @@ static int online_cpus(void)
 	return CPU_COUNT(&set);
 }
 
-int pm_loop_run(struct fuse_session *se, unsigned threads, unsigned spin_us)
+int pm_loop_run(struct fuse_session *se, unsigned threads, unsigned spin_us, bool rings_up)
 {
 	struct loop l = { .se = se, .fd = fuse_session_fd(se), .spin_ns = (uint64_t)spin_us * 1000,
+			  .rest_ns = rings_up ? 1000000 : 0,
 			  .clients = PM_CLIENTS_INIT };
 	pthread_t *tids;
 	unsigned started = 0;

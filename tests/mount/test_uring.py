@@ -10,6 +10,8 @@ fails these tests rather than skipping them."""
 import contextlib
 import hashlib
 import os
+import re
+import shutil
 import threading
 
 import pytest
@@ -211,3 +213,37 @@ def test_parallel_clients_over_io_uring(pool, switch):
         for t in threads:
             t.join()
         assert not errors, errors
+
+
+def _forgets(lines):
+    """(requests, inodes) of the FORGET and BATCH_FORGET requests in a -d
+    trace: a FORGET's in-size is the 40-byte header and 8 bytes; a
+    BATCH_FORGET's the header, 8 bytes and 16 per inode"""
+    requests = inodes = 0
+    for line in lines:
+        m = re.search(r"opcode: (BATCH_)?FORGET \(\d+\), .*insize: (\d+)", line)
+        if m:
+            requests += 1
+            inodes += (int(m.group(2)) - 48) // 16 if m.group(1) else 1
+    return requests, inodes
+
+
+def test_forgets_come_in_batches(pool, switch):
+    """with the rings up, /dev/fuse carries only what no client waits for
+    (FORGET, INTERRUPT): its thread rests 1 ms before it sleeps on the
+    device, so the kernel wakes no one for each FORGET of an rm -rf and
+    hands them over in batches. Before, it polled after each one as if a
+    client waited: one request (and CPU time) per removed inode."""
+    switch("Y")
+    n = 300
+    m = Mount(pool, debug=True)
+    with m:
+        _all_rings_wait(m.pid)
+        os.mkdir(m.path("d"))
+        for i in range(n):
+            open(m.path("d", str(i)), "w").close()
+        shutil.rmtree(m.path("d"))
+        wait_until(lambda: _forgets(m.daemon.stderr)[1] >= n + 1,
+                   "the kernel to forget the removed inodes")
+        requests, inodes = _forgets(m.daemon.stderr)
+    assert requests <= n // 4, f"{requests} requests carried {inodes} forgotten inodes"
