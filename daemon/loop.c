@@ -35,13 +35,14 @@
 #include "clients.h"
 #include "loop.h"
 #include "stop.h"
+#include "uring.h"
 
 
 struct loop {
 	struct fuse_session *se;
 	int fd, fd_flags;
 	uint64_t spin_ns;
-	uint64_t rest_ns; /* rings up: rest before sleeping on the device */
+	const struct pm_uring *rings; /* NULL: none */
 	pthread_mutex_t lock;
 	pthread_cond_t cond;
 	bool parallel; /* the mode; the device blocks in parallel mode */
@@ -118,20 +119,23 @@ static int receive(struct loop *l, struct fuse_buf *buf)
  * changed */
 static int wait_turn(struct loop *l, struct fuse_buf *buf)
 {
-	uint64_t start = l->spin_ns ? pm_now_ns() : 0;
-	bool rested = false;
+	/* with the rings serving the clients, nobody waits for what comes
+	 * here: rest, and let the kernel queue FORGETs without a wake-up */
+	bool rest = pm_uring_serving(l->rings), rested = false;
+	uint64_t spin_ns = rest ? 0 : l->spin_ns;
+	uint64_t start = spin_ns ? pm_now_ns() : 0;
 
 	while (!fuse_session_exited(l->se) && !__atomic_load_n(&l->parallel, __ATOMIC_RELAXED)) {
 		int r = receive(l, buf);
 
 		if (r >= 0)
 			return r;
-		if (l->spin_ns && pm_now_ns() - start < l->spin_ns) {
+		if (spin_ns && pm_now_ns() - start < spin_ns) {
 			sched_yield(); /* a client that shares this CPU runs first */
 			continue;
 		}
-		if (l->rest_ns && !rested) {
-			struct timespec ts = { 0, (long)l->rest_ns };
+		if (rest && !rested) {
+			struct timespec ts = { 0, 1000000 };
 			nanosleep(&ts, NULL);
 			rested = true;
 			continue;
@@ -265,10 +269,11 @@ static int online_cpus(void)
 	return CPU_COUNT(&set);
 }
 
-int pm_loop_run(struct fuse_session *se, unsigned threads, unsigned spin_us, bool rings_up)
+int pm_loop_run(struct fuse_session *se, unsigned threads, unsigned spin_us,
+		const struct pm_uring *rings)
 {
 	struct loop l = { .se = se, .fd = fuse_session_fd(se), .spin_ns = (uint64_t)spin_us * 1000,
-			  .rest_ns = rings_up ? 1000000 : 0,
+			  .rings = rings,
 			  .clients = PM_CLIENTS_INIT };
 	pthread_t *tids;
 	unsigned started = 0;

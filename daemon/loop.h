@@ -5,15 +5,17 @@
 #define FUSE_USE_VERSION 317
 #include <fuse_lowlevel.h>
 
-#include <stdbool.h>
+struct pm_uring;
 
 /* pm_loop_run -- serve the session with up to threads threads; the thread
  * that waits for requests polls the device for spin_us microseconds after
- * each request before it sleeps (0: sleep at once). With rings_up (FUSE
- * over io_uring serves the clients; only FORGET and INTERRUPT come here)
- * it rests 1 ms before it sleeps on the device, so that FORGETs queued
- * meanwhile wake no one and come in one batch. Returns 0 when the session
- * ended, or a negative errno if reading the device failed. */
-int pm_loop_run(struct fuse_session *se, unsigned threads, unsigned spin_us, bool rings_up);
+ * each request before it sleeps (0: sleep at once). Once rings (NULL: none)
+ * serve the clients (pm_uring_serving), only FORGET and INTERRUPT come
+ * here: then it rests 1 ms instead before it sleeps on the device, so that
+ * FORGETs queued meanwhile wake no one and come in one batch. Returns 0
+ * when the session ended, or a negative errno if reading the device
+ * failed. */
+int pm_loop_run(struct fuse_session *se, unsigned threads, unsigned spin_us,
+		const struct pm_uring *rings);
 
 #endif

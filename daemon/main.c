@@ -281,7 +281,7 @@ int main(int argc, char *argv[])
 			fuse_log(FUSE_LOG_WARNING, "requests come over /dev/fuse only: no io_uring "
 				 "queues (%s)\n", strerror(-uret));
 	}
-	ret = pm_loop_run(se, o.singlethread ? 1 : o.max_threads, uring ? 0 : o.spin_us, uring != NULL);
+	ret = pm_loop_run(se, o.singlethread ? 1 : o.max_threads, o.spin_us, uring);
 	pm_notify_stopping();
 	if (ret < 0)
 		fuse_log(FUSE_LOG_ERR, "reading /dev/fuse: %s\n", strerror(-ret));

@@ -358,6 +358,11 @@ static void *queue_thread(void *arg)
 	return NULL;
 }
 
+bool pm_uring_serving(const struct pm_uring *u)
+{
+	return u && __atomic_load_n(&u->announced, __ATOMIC_RELAXED);
+}
+
 void pm_uring_stop(struct pm_uring *u)
 {
 	if (!u)

@@ -19,6 +19,10 @@ int pm_uring_switch_on(void);
  * io_uring. After each request a queue's thread
  * polls for the next for spin_us while a single process sends requests. */
 int pm_uring_start(struct fuse_session *se, unsigned spin_us, struct pm_uring **out);
+/* pm_uring_serving -- has a request come through a ring yet? (false for
+ * NULL) Then the kernel sends clients' requests over the rings, and
+ * /dev/fuse only what no client waits for: FORGET, INTERRUPT. */
+bool pm_uring_serving(const struct pm_uring *u);
 /* pm_uring_stop -- wait for the queue threads (after unmount) and free */
 void pm_uring_stop(struct pm_uring *u);
 
