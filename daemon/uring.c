@@ -102,7 +102,7 @@ struct pm_uring {
 	uint64_t spin_ns;
 	bool solo;     /* one client only: a thread polls after a request */
 	bool stopping;
-	bool announced; /* the first request through a ring was logged */
+	bool announced; /* a request came through a ring (logged once; pm_uring_serving) */
 	unsigned reported;  /* queue threads that have enabled their ring or failed */
 	bool failed;        /* one of them failed: the INIT reply is left alone */
 	pthread_mutex_t start_lock;
