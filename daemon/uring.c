@@ -69,13 +69,19 @@ struct uring_cmd_req {
 
 #define ENTRIES_PER_QUEUE 2
 /* Two rings, and threads, register entries for each of the kernel's
- * queues: one pinned to the queue's CPU, one to the next CPU. A client's
- * requests go to the entry freed last (the kernel keeps them LIFO): a
- * synchronous client is served by the same thread, on its CPU, each time;
- * requests that come while it is busy (read-ahead, writeback: several at
- * once from one CPU) go to the other thread, on the other CPU, in
- * parallel, as over /dev/fuse. */
+ * queues: one pinned to the queue's CPU, one (the helper) that moves. A
+ * client's requests go to the entry freed last (the kernel keeps them
+ * LIFO). Requests that come while the first thread is busy (read-ahead,
+ * writeback: several at once from one CPU) go to the helper; while one
+ * client alone sends requests, the helper waits on the next CPU, which
+ * is idle, and serves them there in parallel, as over /dev/fuse. While
+ * several do, every CPU has a client of its own and the helper moves to
+ * its queue's CPU: once an overlap has made its entry the one freed last,
+ * a synchronous client keeps landing on it (LIFO), and on the next CPU
+ * each of those requests would wait for a wake-up on a CPU busy with
+ * another client (W7: half the speed, in the runs where it happened). */
 #define QUEUE_THREADS 2
+#define HELPER_MOVE_NS 10000000u /* a helper moves at most every 10 ms */
 #define HEAD_ROOM 4096 /* before the payload: in header + op header */
 
 struct entry {
@@ -89,7 +95,9 @@ struct entry {
 struct queue {
 	struct pm_uring *u;
 	unsigned qid;
-	unsigned cpu;  /* where its thread runs */
+	unsigned cpu;  /* where its thread runs now */
+	unsigned away; /* a helper's CPU while one client alone sends requests */
+	uint64_t moved; /* when a helper last moved */
 	pthread_t tid;
 	bool started;
 	struct io_uring ring;
@@ -291,17 +299,45 @@ static void ready(struct pm_uring *u, bool ok)
 	pthread_mutex_unlock(&u->start_lock);
 }
 
+static bool is_helper(const struct queue *q)
+{
+	return q->away != q->qid;
+}
+
+static void pin(unsigned cpu)
+{
+	cpu_set_t set;
+
+	CPU_ZERO(&set);
+	CPU_SET(cpu, &set);
+	pthread_setaffinity_np(pthread_self(), sizeof(set), &set);
+}
+
+/* place_helper -- a helper goes where its requests are best served now
+ * (QUEUE_THREADS); at most every HELPER_MOVE_NS, so that a client count
+ * that flickers does not make it move on every request */
+static void place_helper(struct queue *q)
+{
+	unsigned want = __atomic_load_n(&q->u->solo, __ATOMIC_RELAXED) ? q->away : q->qid;
+
+	if (want == q->cpu)
+		return;
+	uint64_t now = pm_now_ns();
+	if (now - q->moved < HELPER_MOVE_NS)
+		return;
+	q->moved = now;
+	q->cpu = want;
+	pin(want);
+}
+
 static void *queue_thread(void *arg)
 {
 	struct queue *q = arg;
 	char name[16];
-	cpu_set_t set;
 
-	snprintf(name, sizeof(name), "pmfuse-ring%u%s", q->qid, q->cpu == q->qid ? "" : "b");
+	snprintf(name, sizeof(name), "pmfuse-ring%u%s", q->qid, is_helper(q) ? "b" : "");
 	pthread_setname_np(pthread_self(), name);
-	CPU_ZERO(&set);
-	CPU_SET(q->cpu, &set);
-	pthread_setaffinity_np(pthread_self(), sizeof(set), &set);
+	pin(q->cpu);
 	/* a single-issuer ring belongs to the thread that enables it
 	 * (liburing 2.3 declares io_uring_enable_rings() but lacks it) */
 	if (syscall(__NR_io_uring_register, q->ring.ring_fd, IORING_REGISTER_ENABLE_RINGS, NULL, 0) < 0) {
@@ -354,6 +390,8 @@ static void *queue_thread(void *arg)
 		io_uring_cq_advance(&q->ring, seen);
 		if (stop)
 			break;
+		if (is_helper(q))
+			place_helper(q);
 	}
 	return NULL;
 }
@@ -447,7 +485,8 @@ int pm_uring_start(struct fuse_session *se, unsigned spin_us, struct pm_uring **
 		struct queue *q = &u->q[i];
 		q->u = u;
 		q->qid = i % u->nq;
-		q->cpu = (q->qid + i / u->nq) % u->nq;
+		q->away = (q->qid + i / u->nq) % u->nq;
+		q->cpu = q->away; /* no client yet: solo */
 		/* made here, so that a failure leaves the session on /dev/fuse;
 		 * disabled until its thread takes it */
 		ret = io_uring_queue_init(ENTRIES_PER_QUEUE * 2, &q->ring,
