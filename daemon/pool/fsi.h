@@ -36,6 +36,23 @@ struct pm_range {
 	uint64_t len;
 };
 
+/* pm_range_merge -- extend r by [off, off + len) if that starts inside r
+ * or right after it; returns how many bytes r grew by, or UINT64_MAX if
+ * the two do not touch (r unchanged). Every list of ranges (dirty data,
+ * the journal's flush list, a released file's blocks) appends in mostly
+ * ascending order and merges into its last entry this way. */
+static inline uint64_t pm_range_merge(struct pm_range *r, uint64_t off, uint64_t len)
+{
+	uint64_t end = r->off + r->len;
+
+	if (off < r->off || off > end)
+		return UINT64_MAX;
+	if (off + len <= end)
+		return 0;
+	r->len = off + len - r->off;
+	return off + len - end;
+}
+
 struct pm_fs {
 	struct pm_media *m;
 	uint8_t *base;

@@ -150,14 +150,9 @@ static int add_block(struct pm_fs *fs, uint64_t blk, void *arg)
 	GArray *runs = arg;
 
 	(void)fs;
-	if (runs->len) {
-		struct pm_range *last = &g_array_index(runs, struct pm_range, runs->len - 1);
-		if (last->off + last->len == blk) {
-			last->len++;
-			return 0;
-		}
-	}
-	g_array_append_val(runs, ((struct pm_range){ blk, 1 }));
+	if (!runs->len ||
+	    pm_range_merge(&g_array_index(runs, struct pm_range, runs->len - 1), blk, 1) == UINT64_MAX)
+		g_array_append_val(runs, ((struct pm_range){ blk, 1 }));
 	return 0;
 }
 

@@ -305,14 +305,8 @@ void pm_tx_end(struct pm_tx *tx, bool own)
  * full (nothing added) */
 static bool add_range(struct range_list *l, uint64_t off, size_t len)
 {
-	if (l->n) {
-		struct pm_range *last = &l->r[l->n - 1];
-		if (off >= last->off && off <= last->off + last->len) {
-			if (off + len > last->off + last->len)
-				last->len = off + len - last->off;
-			return true;
-		}
-	}
+	if (l->n && pm_range_merge(&l->r[l->n - 1], off, len) != UINT64_MAX)
+		return true;
 	if (l->n == MAX_RANGES)
 		return false;
 	l->r[l->n++] = (struct pm_range){ off, len };

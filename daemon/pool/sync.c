@@ -10,21 +10,15 @@ void pm_sync_dirty(struct pm_fs *fs, struct pm_ino *pi, const void *p, size_t le
 
 	if (!pi->dirty)
 		pi->dirty = g_array_sized_new(FALSE, FALSE, sizeof(struct pm_range), 16);
-	if (pi->dirty->len) {
-		struct pm_range *last = &g_array_index(pi->dirty, struct pm_range, pi->dirty->len - 1);
-		if (r.off >= last->off && r.off <= last->off + last->len) {
-			if (r.off + r.len > last->off + last->len) {
-				uint64_t grow = r.off + r.len - (last->off + last->len);
-				last->len += grow;
-				pi->dirty_len += grow;
-				__atomic_add_fetch(&fs->ctr.dirty_bytes, grow, __ATOMIC_RELAXED);
-			}
-			return;
-		}
+	uint64_t grew = pi->dirty->len ? pm_range_merge(&g_array_index(pi->dirty, struct pm_range,
+								    pi->dirty->len - 1), r.off, r.len)
+				       : UINT64_MAX;
+	if (grew == UINT64_MAX) {
+		g_array_append_val(pi->dirty, r);
+		grew = len;
 	}
-	g_array_append_val(pi->dirty, r);
-	pi->dirty_len += len;
-	__atomic_add_fetch(&fs->ctr.dirty_bytes, len, __ATOMIC_RELAXED);
+	pi->dirty_len += grew;
+	__atomic_add_fetch(&fs->ctr.dirty_bytes, grew, __ATOMIC_RELAXED);
 }
 
 static gint range_cmp(gconstpointer a, gconstpointer b)
@@ -42,11 +36,8 @@ static void flush_ranges(struct pm_fs *fs, GArray *ranges)
 	g_array_sort(ranges, range_cmp);
 	for (guint i = 0; i < ranges->len; i++) {
 		struct pm_range *r = &g_array_index(ranges, struct pm_range, i);
-		if (cur.len && r->off <= cur.off + cur.len) {
-			if (r->off + r->len > cur.off + cur.len)
-				cur.len = r->off + r->len - cur.off;
-			continue;
-		}
+		if (cur.len && pm_range_merge(&cur, r->off, r->len) != UINT64_MAX)
+			continue; /* sorted: r->off >= cur.off */
 		pm_media_flush(fs->m, fs->base + cur.off, cur.len);
 		cur = *r;
 	}
