@@ -472,7 +472,6 @@ int pm_uring_start(struct fuse_session *se, unsigned spin_us, struct pm_uring **
 	u->spin_ns = (uint64_t)spin_us * 1000;
 	self = getpid();
 	u->nq = possible_cpus();
-	pthread_mutex_init(&u->clients.lock, NULL);
 	u->nthreads = u->nq > 1 ? u->nq * QUEUE_THREADS : u->nq;
 	u->q = calloc(u->nthreads, sizeof(*u->q));
 	if (!u->q) {
