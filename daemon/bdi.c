@@ -6,7 +6,7 @@
  * dozen MiB are dirty, long before a local filesystem would be. pmfuse
  * answers writes from memory and runs as the pool's owner, so as root it
  * lifts that share (max_ratio 100, strict_limit 0) and raises read-ahead to
- * one full request (1 MiB). Where the files are not writable (a mount by an
+ * four full requests (4 MiB, bdi.h). Where the files are not writable (a mount by an
  * ordinary user) the kernel's defaults stay, with a note. */
 #include <errno.h>
 #include <fcntl.h>

@@ -470,6 +470,7 @@ int pm_uring_start(struct fuse_session *se, unsigned spin_us, struct pm_uring **
 	u->se = se;
 	u->fd = fuse_session_fd(se);
 	u->spin_ns = (uint64_t)spin_us * 1000;
+	u->solo = true; /* no client yet: the helpers start on the next CPU */
 	self = getpid();
 	u->nq = possible_cpus();
 	u->nthreads = u->nq > 1 ? u->nq * QUEUE_THREADS : u->nq;
@@ -485,7 +486,7 @@ int pm_uring_start(struct fuse_session *se, unsigned spin_us, struct pm_uring **
 		q->u = u;
 		q->qid = i % u->nq;
 		q->away = (q->qid + i / u->nq) % u->nq;
-		q->cpu = q->away; /* no client yet: solo */
+		q->cpu = q->away;
 		/* made here, so that a failure leaves the session on /dev/fuse;
 		 * disabled until its thread takes it */
 		ret = io_uring_queue_init(ENTRIES_PER_QUEUE * 2, &q->ring,

@@ -32,7 +32,7 @@ def _knob(mountpoint, name):
 
 def test_kernel_limits_lifted_by_default(mount):
     assert _knob(mount.dir, "max_ratio") == 100
-    assert _knob(mount.dir, "read_ahead_kb") == 1024
+    assert _knob(mount.dir, "read_ahead_kb") == 4096
     if os.path.exists(os.path.join(_bdi_dir(mount.dir), "strict_limit")):
         assert _knob(mount.dir, "strict_limit") == 0
 

@@ -247,3 +247,101 @@ def test_forgets_come_in_batches(pool, switch):
                    "the kernel to forget the removed inodes")
         requests, inodes = _forgets(m.daemon.stderr)
     assert requests <= n // 4, f"{requests} requests carried {inodes} forgotten inodes"
+
+
+def _helper_cpus(pid):
+    """{queue: CPUs allowed} of each queue's second thread (pmfuse-ringNb)"""
+    out = {}
+    for tid in os.listdir(f"/proc/{pid}/task"):
+        with contextlib.suppress(OSError):
+            with open(f"/proc/{pid}/task/{tid}/comm") as f:
+                m = re.fullmatch(r"pmfuse-ring(\d+)b", f.read().strip())
+            if not m:
+                continue
+            with open(f"/proc/{pid}/task/{tid}/status") as f:
+                for line in f:
+                    if line.startswith("Cpus_allowed_list:"):
+                        out[int(m.group(1))] = line.split()[1]
+    return out
+
+
+def _busy_until(stop, target, cpu):
+    """a client on cpu: write, fsync and read back a small file until stop"""
+    os.sched_setaffinity(0, {cpu})  # this thread only
+    i = 0
+    while not stop.is_set():
+        write_file(target, str(i).encode() * 64)
+        assert read_file(target) == str(i).encode() * 64
+        i += 1
+
+
+def test_second_thread_follows_the_clients(pool, switch):
+    """each queue's second ring thread runs on the next CPU while one
+    client alone sends requests (read-ahead bursts are served on two CPUs)
+    and moves to its queue's CPU while several do: there a synchronous
+    client that once landed on it does not wait for a wake-up on the CPU
+    busy with another client"""
+    cpus = _possible_cpus()
+    if cpus < 2 or len(os.sched_getaffinity(0)) < cpus:
+        pytest.skip("needs every possible CPU online (there is no second thread on one CPU)")
+    switch("Y")
+    with Mount(pool) as m:
+        _all_rings_wait(m.pid)
+        away = {q: str((q + 1) % cpus) for q in range(cpus)}
+        home = {q: str(q) for q in range(cpus)}
+        assert _helper_cpus(m.pid) == away
+
+        # three clients on each CPU at once: requests overlap on every
+        # queue, so each second thread serves some
+        stop = threading.Event()
+        errors = []
+
+        def client(k):
+            try:
+                _busy_until(stop, m.path(f"busy{k}"), k % cpus)
+            except Exception as e:  # noqa: BLE001 -- reported below
+                errors.append(e)
+
+        threads = [threading.Thread(target=client, args=(k,)) for k in range(3 * cpus)]
+        for t in threads:
+            t.start()
+        try:
+            wait_until(lambda: _helper_cpus(m.pid) == home or errors,
+                       "every second thread on its queue's CPU")
+        finally:
+            stop.set()
+            for t in threads:
+                t.join()
+        assert not errors, errors
+        assert _helper_cpus(m.pid) == home
+
+        # one client alone, reading a file cold on CPU 0: the read-ahead's
+        # requests come several at once, and queue 0's second thread goes
+        # back to the next CPU
+        big = os.urandom(32 << 20)
+        write_file(m.path("big"), big)
+        done = threading.Event()
+
+        def reader():
+            os.sched_setaffinity(0, {0})
+            while not done.is_set():
+                fd = os.open(m.path("big"), os.O_RDONLY)
+                try:
+                    os.posix_fadvise(fd, 0, 0, os.POSIX_FADV_DONTNEED)
+                    got = b"".join(iter(lambda: os.read(fd, 1 << 20), b""))
+                finally:
+                    os.close(fd)
+                if got != big:
+                    errors.append("the cold read returned other data")
+                    return
+
+        t = threading.Thread(target=reader)
+        t.start()
+        try:
+            wait_until(lambda: _helper_cpus(m.pid)[0] == away[0] or errors,
+                       "queue 0's second thread back on the next CPU")
+        finally:
+            done.set()
+            t.join()
+        assert not errors, errors
+        assert _helper_cpus(m.pid)[0] == away[0]
