@@ -378,8 +378,11 @@ static void *queue_thread(void *arg)
 				usleep(1000);
 				prep(q, e, URING_CMD_REGISTER, 0);
 			} else if (cqe->res < 0) {
-				/* ENOTCONN, ECANCELED: the connection ended */
-				if (cqe->res != -ENOTCONN && cqe->res != -ECANCELED)
+				/* the connection ended: ENOTCONN, ECANCELED, or
+				 * ECONNABORTED for a command submitted after the
+				 * unmount aborted it (a commit racing the unmount) */
+				if (cqe->res != -ENOTCONN && cqe->res != -ECANCELED &&
+				    cqe->res != -ECONNABORTED)
 					fuse_log(FUSE_LOG_WARNING, "io_uring queue %u: %s; requests stay "
 						 "on /dev/fuse\n", q->qid, strerror(-cqe->res));
 				stop = true;
