@@ -33,7 +33,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/mman.h>
 #include <sys/syscall.h>
 #include <sys/uio.h>
 #include <unistd.h>
@@ -89,7 +88,6 @@ struct entry {
 	struct uring_req_header hdr;
 	struct iovec iov[2];
 	char *buf;          /* HEAD_ROOM + payload */
-	size_t buf_map;     /* bytes mapped at buf */
 	uint64_t unique;    /* of the request being served */
 	bool replied;
 };
@@ -401,28 +399,6 @@ static void *queue_thread(void *arg)
 	return NULL;
 }
 
-/* An entry's buffer sits in a huge page of its own where the kernel
- * gives one: a 1 MiB reply is copied into it and then out of it by the
- * kernel, 256 TLB misses each way in 4 KiB pages. */
-#define BUF_SLOT (2u << 20)
-
-static char *alloc_buf(size_t len, size_t *mapped)
-{
-	size_t slot = (len + BUF_SLOT - 1) / BUF_SLOT * BUF_SLOT;
-	/* mapped twice the size, so that an aligned slot fits in it */
-	char *map = mmap(NULL, slot + BUF_SLOT, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-
-	if (map == MAP_FAILED)
-		return NULL;
-	char *buf = (char *)(((uintptr_t)map + BUF_SLOT - 1) & ~(uintptr_t)(BUF_SLOT - 1));
-	if (buf > map)
-		munmap(map, (size_t)(buf - map));
-	munmap(buf + slot, (size_t)(map + BUF_SLOT - buf));
-	madvise(buf, slot, MADV_HUGEPAGE); /* a hint: 4 KiB pages work too */
-	*mapped = slot;
-	return buf;
-}
-
 bool pm_uring_serving(const struct pm_uring *u)
 {
 	return u && __atomic_load_n(&u->announced, __ATOMIC_RELAXED);
@@ -439,8 +415,7 @@ void pm_uring_stop(struct pm_uring *u)
 		if (u->q[i].ring.ring_fd >= 0)
 			io_uring_queue_exit(&u->q[i].ring);
 		for (unsigned j = 0; j < ENTRIES_PER_QUEUE; j++)
-			if (u->q[i].ent[j].buf)
-				munmap(u->q[i].ent[j].buf, u->q[i].ent[j].buf_map);
+			free(u->q[i].ent[j].buf);
 	}
 	free(u->q);
 	free(u);
@@ -524,7 +499,7 @@ int pm_uring_start(struct fuse_session *se, unsigned spin_us, struct pm_uring **
 			q->ring.ring_fd = -1;
 		for (unsigned j = 0; j < ENTRIES_PER_QUEUE && !ret; j++) {
 			struct entry *e = &q->ent[j];
-			e->buf = alloc_buf(HEAD_ROOM + max_payload, &e->buf_map);
+			e->buf = aligned_alloc(4096, HEAD_ROOM + max_payload);
 			if (!e->buf)
 				ret = -ENOMEM;
 			e->iov[0] = (struct iovec){ &e->hdr, sizeof(e->hdr) };

@@ -345,28 +345,3 @@ def test_second_thread_follows_the_clients(pool, switch):
             t.join()
         assert not errors, errors
         assert _helper_cpus(m.pid)[0] == away[0]
-
-
-def test_ring_buffers_in_huge_pages(pool, switch):
-    """each ring entry's buffer is a 2 MiB-aligned mapping marked
-    MADV_HUGEPAGE: once a read's reply has gone through it, the daemon has
-    anonymous huge pages (W3 read 1.24-1.29x as many 4 KiB blocks per
-    second in A/B rounds). Only where transparent huge pages are not
-    switched off altogether."""
-    with open("/sys/kernel/mm/transparent_hugepage/enabled") as f:
-        if "[never]" in f.read():
-            pytest.skip("transparent huge pages are switched off on this machine")
-    switch("Y")
-    with Mount(pool) as m:
-        data = os.urandom(8 << 20)
-        write_file(m.path("f"), data)
-        fd = os.open(m.path("f"), os.O_RDONLY)
-        try:
-            os.posix_fadvise(fd, 0, 0, os.POSIX_FADV_DONTNEED)
-            got = b"".join(iter(lambda: os.read(fd, 1 << 20), b""))
-        finally:
-            os.close(fd)
-        assert got == data
-        with open(f"/proc/{m.pid}/smaps_rollup") as f:
-            huge = [int(l.split()[1]) for l in f if l.startswith("AnonHugePages:")]
-        assert huge and huge[0] >= 2048, f"AnonHugePages {huge} kB"
