@@ -4,7 +4,8 @@
 
 /* the read-ahead set: four full FUSE requests (max_pages 256), so that a
  * sequential reader has requests in flight on both of a queue's ring
- * threads (uring.c); with one (1024) W2 read 11-16 % less (README step 14) */
+ * threads (uring.c); A/B against one (1024): W2 1.12-1.16, not seen above
+ * the spread of the full runs (README step 14) */
 #define PM_BDI_READ_AHEAD_KB 4096
 
 /* pm_bdi_tune -- give the FUSE mount on mountpoint (an absolute path, as in
