@@ -54,9 +54,9 @@ unsigned pm_clients_note_at(struct pm_clients *c, uint32_t pid, uint64_t now)
 			oldest_word = w;
 		}
 	}
-	uint64_t word = now << PID_BITS | key;
 	if (!pid)
 		return active;
+	uint64_t word = now << PID_BITS | key;
 	if (mine < PM_CLIENT_SLOTS) {
 		if (now >= mine_seen + REFRESH_US)
 			__atomic_store_n(&c->slot[mine], word, __ATOMIC_RELAXED);
