@@ -371,6 +371,33 @@ static void pm_op_write(fuse_req_t req, fuse_ino_t ino, const char *buf, size_t 
 	__atomic_add_fetch(&mnt->writes_done, 1, __ATOMIC_SEQ_CST);
 }
 
+/* copy_file_range(2) between two files of the mount: the data go from
+ * pool to pool in the daemon, never through the kernel (which, with no
+ * such operation, would read the source and write the copy page by page
+ * through this mount). The kernel has written back both ranges' cached
+ * pages first and drops the copy's afterwards. */
+static void pm_op_copy_file_range(fuse_req_t req, fuse_ino_t ino_in, off_t off_in,
+				  struct fuse_file_info *fi_in, fuse_ino_t ino_out, off_t off_out,
+				  struct fuse_file_info *fi_out, size_t len, int flags)
+{
+	(void)fi_in;
+	(void)fi_out;
+	if (flags) {
+		fuse_reply_err(req, EINVAL);
+		return;
+	}
+	/* as a write: the kernel leaves clearing setuid and setgid to us */
+	bool kill = fuse_req_ctx(req)->uid != 0;
+	struct pm_fs *fs = FS(req);
+	ssize_t n = pm_fs_copy_range(fs, ino_in, (uint64_t)off_in, ino_out, (uint64_t)off_out, len, kill);
+
+	n = n < 0 ? checked(fs, (int)n) : checked(fs, 0) ? -EIO : n;
+	if (n < 0)
+		fuse_reply_err(req, (int)-n);
+	else
+		fuse_reply_write(req, (size_t)n);
+}
+
 static void pm_op_release(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 {
 	reply_status(req, CHECKED(req, pm_fs_release_file(FS(req), ino)));
@@ -615,4 +642,5 @@ const struct fuse_lowlevel_ops pm_ops = {
 	.removexattr = pm_op_removexattr,
 	.fallocate = pm_op_fallocate,
 	.lseek = pm_op_lseek,
+	.copy_file_range = pm_op_copy_file_range,
 };

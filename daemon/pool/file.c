@@ -1,5 +1,5 @@
-/* file.c -- file contents and attributes: read, write, fsync, truncate,
- * fallocate, lseek, setattr */
+/* file.c -- file contents and attributes: read, write, copy, fsync,
+ * truncate, fallocate, lseek, setattr */
 #include <errno.h>
 #include <linux/falloc.h>
 #include <stdlib.h>
@@ -167,11 +167,37 @@ out:
 	return ret;
 }
 
+/* write_locked -- pm_fs_write with the regular file's lock held for
+ * writing: the data, then what a write changes beside it */
+static ssize_t write_locked(struct pm_fs *fs, struct pm_ino *pi, uint64_t off, const void *buf,
+			    size_t size, bool kill)
+{
+	struct pm_dinode *di = pm_dinode(fs, pi->ino);
+
+	if (size > INT32_MAX)
+		size = INT32_MAX;
+	ssize_t ret = pm_data_write(fs, pi, off, buf, size);
+	if (ret > 0) {
+		uint32_t mode = di->mode;
+		pm_tx_touch(fs, &di->mode, sizeof(di->mode));
+		kill_priv(fs, pi, kill);
+		if (di->mode != mode)
+			pm_persist(fs, di, sizeof(*di));
+		pm_inode_touch(fs, pi->ino, true, true);
+		pm_sync_dirty(fs, pi, &di->mtime, 2 * sizeof(struct pm_time));
+		__atomic_add_fetch(&fs->ctr.bytes_written, (uint64_t)ret, __ATOMIC_RELAXED);
+		if (di->sync_policy == PM_SYNC_IMMEDIATE)
+			pm_sync_inode(fs, pi); /* durable when the write returns */
+		else if (di->sync_policy == PM_SYNC_PERIODIC)
+			pm_sync_queue_periodic(fs, pi->ino, di->sync_param);
+	}
+	return ret;
+}
+
 ssize_t pm_fs_write(struct pm_fs *fs, uint64_t ino, uint64_t off, const void *buf, size_t size,
 		    bool kill)
 {
 	struct pm_ino *pi;
-	struct pm_dinode *di;
 	ssize_t ret;
 	int r;
 
@@ -179,32 +205,94 @@ ssize_t pm_fs_write(struct pm_fs *fs, uint64_t ino, uint64_t off, const void *bu
 		return -EROFS;
 	if ((r = pm_ino_live(fs, ino, &pi)))
 		return r;
-	di = pm_dinode(fs, ino);
 	pthread_rwlock_wrlock(&pi->lock);
-	if (!S_ISREG(di->mode)) {
+	if (!S_ISREG(pm_dinode(fs, ino)->mode))
 		ret = -EINVAL;
-		goto out;
-	}
-	if (size > INT32_MAX)
-		size = INT32_MAX;
-	ret = pm_data_write(fs, pi, off, buf, size);
-	if (ret > 0) {
-		uint32_t mode = di->mode;
-		pm_tx_touch(fs, &di->mode, sizeof(di->mode));
-		kill_priv(fs, pi, kill);
-		if (di->mode != mode)
-			pm_persist(fs, di, sizeof(*di));
-		pm_inode_touch(fs, ino, true, true);
-		pm_sync_dirty(fs, pi, &di->mtime, 2 * sizeof(struct pm_time));
-		__atomic_add_fetch(&fs->ctr.bytes_written, (uint64_t)ret, __ATOMIC_RELAXED);
-		if (di->sync_policy == PM_SYNC_IMMEDIATE)
-			pm_sync_inode(fs, pi); /* durable when the write returns */
-		else if (di->sync_policy == PM_SYNC_PERIODIC)
-			pm_sync_queue_periodic(fs, ino, di->sync_param);
-	}
-out:
+	else
+		ret = write_locked(fs, pi, off, buf, size, kill);
 	pthread_rwlock_unlock(&pi->lock);
 	pm_ino_put(fs, pi);
+	return ret;
+}
+
+/* copy_locked -- the source's blocks written into the destination straight
+ * from the pool, a run of contiguous blocks at a time (holes as zeros) */
+static ssize_t copy_locked(struct pm_fs *fs, struct pm_ino *in, uint64_t off_in, struct pm_ino *out,
+			   uint64_t off_out, size_t len, bool kill)
+{
+	size_t done = 0;
+	ssize_t ret = 0;
+
+	while (done < len) {
+		uint64_t pos = off_in + done, lblk = pos >> PM_BLOCK_SHIFT, pblk, run;
+		uint64_t last = (off_in + len - 1) >> PM_BLOCK_SHIFT;
+
+		if ((ret = pm_data_map(fs, in, lblk, last - lblk + 1, &pblk, &run)))
+			break;
+		size_t n = (run << PM_BLOCK_SHIFT) - (pos & (PM_BLOCK_SIZE - 1));
+		if (n > len - done)
+			n = len - done;
+		if (!pblk && n > sizeof(zeros))
+			n = sizeof(zeros);
+		const void *src = pblk ? (const uint8_t *)pm_blk_ptr(fs, pblk) + (pos & (PM_BLOCK_SIZE - 1)) : zeros;
+		ret = write_locked(fs, out, off_out + done, src, n, kill);
+		if (ret <= 0)
+			break;
+		done += (size_t)ret;
+		if ((size_t)ret < n)
+			break; /* the pool is full */
+	}
+	return done ? (ssize_t)done : ret;
+}
+
+ssize_t pm_fs_copy_range(struct pm_fs *fs, uint64_t ino_in, uint64_t off_in, uint64_t ino_out,
+			 uint64_t off_out, size_t len, bool kill)
+{
+	struct pm_ino *in, *out;
+	ssize_t ret;
+	int r;
+
+	if (pm_rdonly(fs))
+		return -EROFS;
+	if ((r = pm_ino_live(fs, ino_in, &in)))
+		return r;
+	if (ino_out == ino_in) {
+		out = in;
+	} else if ((r = pm_ino_live(fs, ino_out, &out))) {
+		pm_ino_put(fs, in);
+		return r;
+	}
+	/* as namei.c's lock_set: ascending inode numbers */
+	if (in == out) {
+		pthread_rwlock_wrlock(&out->lock);
+	} else if (ino_in < ino_out) {
+		pthread_rwlock_rdlock(&in->lock);
+		pthread_rwlock_wrlock(&out->lock);
+	} else {
+		pthread_rwlock_wrlock(&out->lock);
+		pthread_rwlock_rdlock(&in->lock);
+	}
+	uint32_t mode_in = pm_dinode(fs, ino_in)->mode, mode_out = pm_dinode(fs, ino_out)->mode;
+	uint64_t left = off_in < in->size ? in->size - off_in : 0;
+
+	if (len > left)
+		len = (size_t)left;
+	if (len > INT32_MAX)
+		len = INT32_MAX;
+	if (S_ISDIR(mode_in) || S_ISDIR(mode_out))
+		ret = -EISDIR;
+	else if (!S_ISREG(mode_in) || !S_ISREG(mode_out))
+		ret = -EINVAL;
+	else if (in == out && len && off_in < off_out + len && off_out < off_in + len)
+		ret = -EINVAL; /* overlapping ranges of one file, as copy_file_range(2) */
+	else
+		ret = len ? copy_locked(fs, in, off_in, out, off_out, len, kill) : 0;
+	pthread_rwlock_unlock(&out->lock);
+	if (in != out) {
+		pthread_rwlock_unlock(&in->lock);
+		pm_ino_put(fs, out);
+	}
+	pm_ino_put(fs, in);
 	return ret;
 }
 

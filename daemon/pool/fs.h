@@ -176,6 +176,15 @@ int pm_fs_read(struct pm_fs *fs, uint64_t ino, uint64_t off, size_t size, pm_rea
 /* pm_fs_write -- copy into the pool; kill_priv clears setuid/setgid */
 ssize_t pm_fs_write(struct pm_fs *fs, uint64_t ino, uint64_t off, const void *buf, size_t size,
 		    bool kill_priv);
+/* pm_fs_copy_range -- copy_file_range(2) inside the pool: len bytes (fewer
+ * past the source's end) of ino_in at off_in written to ino_out at
+ * off_out from the pool itself, while neither file can change otherwise.
+ * For ino_out it is a write in every respect (times, kill_priv as
+ * pm_fs_write's, its sync policy). Bytes copied (short when the pool fills), or
+ * -errno: EINVAL for overlapping ranges of one file or a file that is not
+ * regular, EISDIR for a directory. */
+ssize_t pm_fs_copy_range(struct pm_fs *fs, uint64_t ino_in, uint64_t off_in, uint64_t ino_out,
+			 uint64_t off_out, size_t len, bool kill_priv);
 int pm_fs_fsync(struct pm_fs *fs, uint64_t ino);
 int pm_fs_fallocate(struct pm_fs *fs, uint64_t ino, int mode, uint64_t off, uint64_t len);
 int pm_fs_lseek(struct pm_fs *fs, uint64_t ino, uint64_t off, int whence, uint64_t *result);

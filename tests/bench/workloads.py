@@ -234,6 +234,26 @@ def w10(t, s):
     return {'IOPS': _sum(j, 'write', 'iops')}
 
 
+def w11(t, s):
+    """w11 -- seconds to `cp` the sequential file (copy_file_range(2)
+    where the file system has it, else read and write) and fsync the copy."""
+    _lay_out(t, 'seq', s['seq'])
+    dst = _file(t, 'w11')
+    _rm(t, 'w11')
+    t0 = time.monotonic()
+    subprocess.run(['cp', _file(t, 'seq'), dst], check=True)
+    fd = os.open(dst, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+    secs = time.monotonic() - t0
+    if os.path.getsize(dst) != s['seq']:
+        raise RuntimeError(f'w11: the copy has {os.path.getsize(dst)} bytes, not {s["seq"]}')
+    _rm(t, 'w11')
+    return {'s': secs}
+
+
 def verify(t, s):
     """verify -- fio write + crc32c verify; True when fio finds no mismatch."""
     _rm(t, 'verify')
@@ -265,6 +285,7 @@ WORKLOADS = {
     'W8': W(w8, 's', 'tar xf + rm -rf', higher_better=False),
     'W9': W(w9, 'IOPS', 'rand read 4 KiB, cold, 2 jobs'),
     'W10': W(w10, 'IOPS', 'rand write 4 KiB + fsync, 2 jobs'),
+    'W11': W(w11, 's', 'cp of the W2 file + fsync', higher_better=False),
 }
 
 

@@ -6,6 +6,7 @@ import json
 import mmap
 import os
 import struct
+import subprocess
 
 from pmtest import (FALLOC_FL_KEEP_SIZE, FALLOC_FL_PUNCH_HOLE, GiB, MiB, Mount, assert_errno,
                     cached_pages, fallocate, is_zero, pattern, pread_all, read_file, sha256_file,
@@ -307,3 +308,58 @@ def test_exclusive_create_is_written_through(mount):
         os.close(fd)
     mount.remount()
     assert read_file(p) == b"MMAP" + b"a" * 4996 + b"\0" * 3192 + b"b" * 3000
+
+
+def _copy_range(src, dst, count, off_in, off_out):
+    """copy_file_range(2) until count bytes are copied or the source ends"""
+    fi, fo = os.open(src, os.O_RDONLY), os.open(dst, os.O_WRONLY | os.O_CREAT, 0o644)
+    try:
+        done = 0
+        while done < count:
+            n = os.copy_file_range(fi, fo, count - done, off_in + done, off_out + done)
+            if n == 0:
+                break
+            done += n
+        return done
+    finally:
+        os.close(fi)
+        os.close(fo)
+
+
+def test_copy_file_range_inside_the_pool(mount):
+    """copy_file_range(2) (what cp uses) is done by the daemon from pool to
+    pool: the source is never read through the kernel's page cache (with
+    no such operation the kernel copies page by page through the mount);
+    the copy is right at any offsets, stops at the source's end, and
+    outlives a remount"""
+    src, dst = mount.path("src"), mount.path("dst")
+    data = pattern(8 * MiB + 777, 11)
+    write_file(src, data)
+    fd = os.open(src, os.O_RDONLY)
+    os.posix_fadvise(fd, 0, 0, os.POSIX_FADV_DONTNEED)
+    os.close(fd)
+    assert cached_pages(src) == 0
+    assert _copy_range(src, dst, len(data), 0, 0) == len(data)
+    assert cached_pages(src) == 0, "the source was read through the page cache"
+    assert read_file(dst) == data
+    # unaligned offsets, into the middle of an existing file, past the
+    # source's end (short), and from the end (nothing)
+    assert _copy_range(src, dst, 3 * MiB, 12345, 4 * MiB + 3) == 3 * MiB
+    want = bytearray(data)
+    want[4 * MiB + 3:7 * MiB + 3] = data[12345:12345 + 3 * MiB]
+    assert read_file(dst) == bytes(want)
+    assert _copy_range(src, dst, 10 * MiB, 8 * MiB, 0) == 777
+    want[:777] = data[8 * MiB:]
+    assert _copy_range(src, dst, 4096, len(data), 0) == 0
+    assert read_file(dst) == bytes(want)
+    # cp itself, and one file onto another part of itself
+    subprocess.run(["cp", src, mount.path("cp")], check=True)
+    assert read_file(mount.path("cp")) == data
+    assert _copy_range(src, src, MiB, 0, 9 * MiB) == MiB
+    assert os.path.getsize(src) == 10 * MiB
+    assert_errno(errno.EINVAL, _copy_range, src, src, MiB, 0, 4096)
+    mount.remount()
+    assert read_file(dst) == bytes(want)
+    assert read_file(mount.path("cp")) == data
+    assert read_file(src)[:len(data)] == data
+    assert read_file(src)[9 * MiB:] == data[:MiB]
