@@ -234,6 +234,13 @@ static void op_write_fsync(struct pm_fs *fs)
 	unit_write_pattern(fs, g, 4096 * 3 + 100, 70000, 9); /* allocates, extends */
 	g_assert_cmpint(pm_fs_fsync(fs, g), ==, 0);
 }
+static void op_copy_fsync(struct pm_fs *fs)
+{
+	uint64_t g = at(fs, "g");
+	/* copy_file_range: allocates and extends, from the pool itself */
+	g_assert_cmpint(pm_fs_copy_range(fs, at(fs, "d/f"), 100, g, 4096 * 3 + 100, 19000, false), ==, 19000);
+	g_assert_cmpint(pm_fs_fsync(fs, g), ==, 0);
+}
 static void op_fallocate(struct pm_fs *fs)
 {
 	g_assert_cmpint(pm_fs_fallocate(fs, at(fs, "g"), 0, 0, 300000), ==, 0);
@@ -435,6 +442,7 @@ CRASH_TEST(chmod_chown)
 CRASH_TEST(setxattr)
 CRASH_TEST(removexattr)
 CRASH_TEST(write_fsync)
+CRASH_TEST(copy_fsync)
 CRASH_TEST(fallocate)
 CRASH_TEST(punch)
 CRASH_TEST_AFTER(emptied, rename_empties_source)
@@ -814,6 +822,7 @@ int main(int argc, char **argv)
 	ADD(setxattr);
 	ADD(removexattr);
 	ADD(write_fsync);
+	ADD(copy_fsync);
 	ADD(fallocate);
 	ADD(punch);
 	ADD(rename_empties_source);
