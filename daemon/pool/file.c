@@ -225,16 +225,16 @@ static ssize_t copy_locked(struct pm_fs *fs, struct pm_ino *in, uint64_t off_in,
 
 	while (done < len) {
 		uint64_t pos = off_in + done, lblk = pos >> PM_BLOCK_SHIFT, pblk, run;
-		uint64_t last = (off_in + len - 1) >> PM_BLOCK_SHIFT;
+		uint64_t last = (off_in + len - 1) >> PM_BLOCK_SHIFT, boff = pos & (PM_BLOCK_SIZE - 1);
 
 		if ((ret = pm_data_map(fs, in, lblk, last - lblk + 1, &pblk, &run)))
 			break;
-		size_t n = (run << PM_BLOCK_SHIFT) - (pos & (PM_BLOCK_SIZE - 1));
+		size_t n = (run << PM_BLOCK_SHIFT) - boff;
 		if (n > len - done)
 			n = len - done;
 		if (!pblk && n > sizeof(zeros))
 			n = sizeof(zeros);
-		const void *src = pblk ? (const uint8_t *)pm_blk_ptr(fs, pblk) + (pos & (PM_BLOCK_SIZE - 1)) : zeros;
+		const void *src = pblk ? (const uint8_t *)pm_blk_ptr(fs, pblk) + boff : zeros;
 		ret = write_locked(fs, out, off_out + done, src, n, kill);
 		if (ret <= 0)
 			break;
