@@ -138,3 +138,41 @@ def test_inode_exhaustion(make_pool):
         m.remount()
         assert len(os.listdir(m.dir)) == len(created) + 1
         assert os.statvfs(m.dir).f_ffree == 0
+
+
+def fill_without_fsync(path, size):
+    """fill_without_fsync -- write size bytes to a new file (no O_EXCL, no fsync), then close.
+
+    Returns (bytes write() accepted, the write's OSError or None, close's OSError or None)."""
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
+    chunk, done, werr, cerr = pattern(MiB, 7), 0, None, None
+    try:
+        while done < size:
+            done += os.write(fd, chunk)
+    except OSError as e:
+        werr = e
+    try:
+        os.close(fd)
+    except OSError as e:
+        cerr = e
+    return done, werr, cerr
+
+
+@pytest.mark.parametrize("opts", [None, "no_writeback"])
+def test_where_enospc_is_reported(make_pool, opts):
+    """The README's Limits: under the writeback cache write() succeeds and close() reports
+    ENOSPC; with -o no_writeback write() itself fails and the file holds what it accepted."""
+    with Mount(make_pool("16M"), opts) as m:
+        p = m.path("over")
+        done, werr, cerr = fill_without_fsync(p, 32 * MiB)
+        if opts is None:
+            assert werr is None and done == 32 * MiB, f"write() failed under the writeback cache: {werr!r}"
+            assert cerr is not None and cerr.errno == errno.ENOSPC, f"close() gave {cerr!r}, not ENOSPC"
+        else:
+            assert werr is not None and werr.errno == errno.ENOSPC, f"write() gave {werr!r}, not ENOSPC"
+            assert cerr is None, f"close() after the failed write: {cerr!r}"
+            assert done < 16 * MiB
+            m.remount()
+            got = read_file(p)
+            assert len(got) == done and got == (pattern(MiB, 7) * 16)[:done], \
+                "the file does not hold exactly the bytes write() accepted"
