@@ -5,8 +5,9 @@
  * syncfs can return while writeback requests still wait in the kernel's
  * queue. A statfs on the mount queues behind them; a round of syncfs +
  * statfs during which no write began or ended, with none in progress,
- * means the queue held no more writes. Requests being processed when the
- * loop ends are finished: libfuse cancels workers only while they read. */
+ * means the queue held no more writes; two such rounds in a row are asked
+ * for. Requests being processed when the loop ends are finished: libfuse
+ * cancels workers only while they read. */
 #include <sys/statvfs.h>
 #include <sys/wait.h>
 #include <errno.h>
@@ -73,9 +74,12 @@ static void sync_from_child(int fd)
 		syncfs(fd);
 		_exit(0);
 	}
-	if (pid < 0)
+	if (pid < 0) {
+		/* loud: the writeback cache's pages may be lost at this stop */
+		fuse_log(FUSE_LOG_WARNING, "stop: cannot fork to sync the mount (%s); dirty pages the "
+			 "kernel still holds may be lost\n", strerror(errno));
 		syncfs(fd);
-	else
+	} else
 		while (waitpid(pid, &status, 0) < 0 && errno == EINTR)
 			;
 }
@@ -90,7 +94,12 @@ static void *stopper_main(void *arg)
 	if (c == 0)
 		return NULL; /* the loop ended by itself (unmount) */
 	int fd = open(mnt, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	for (int round = 0; fd >= 0 && round < 100; round++) {
+	if (fd < 0)
+		fuse_log(FUSE_LOG_WARNING, "stop: cannot open %s to sync it (%s); dirty pages the "
+			 "kernel still holds may be lost\n", mnt, strerror(errno));
+	/* two quiet rounds in a row: one costs a millisecond, and a write the
+	 * first round's fence overtook cannot hide in the second */
+	for (int round = 0, quiet = 0; fd >= 0 && round < 100 && quiet < 2; round++) {
 		unsigned long b0 = __atomic_load_n(&mount_state->writes_begun, __ATOMIC_SEQ_CST);
 		unsigned long d0 = __atomic_load_n(&mount_state->writes_done, __ATOMIC_SEQ_CST);
 		struct statvfs st;
@@ -99,8 +108,7 @@ static void *stopper_main(void *arg)
 		fstatvfs(fd, &st);
 		unsigned long b1 = __atomic_load_n(&mount_state->writes_begun, __ATOMIC_SEQ_CST);
 		unsigned long d1 = __atomic_load_n(&mount_state->writes_done, __ATOMIC_SEQ_CST);
-		if (b1 == b0 && d1 == d0 && b1 == d1)
-			break;
+		quiet = b1 == b0 && d1 == d0 && b1 == d1 ? quiet + 1 : 0;
 	}
 	if (fd >= 0)
 		close(fd);
