@@ -6,14 +6,6 @@
 
 #include "unit.h"
 
-static uint64_t size_of(struct pm_fs *fs, uint64_t ino)
-{
-	struct pm_attr a;
-
-	unit_attr(fs, ino, &a);
-	return a.size;
-}
-
 /* assert_copied -- dst holds src's pattern (seed) from src_off on at dst_off */
 static void assert_copied(struct pm_fs *fs, uint64_t dst, uint64_t dst_off, uint64_t src_off, size_t len,
 			  uint32_t seed)
@@ -38,7 +30,7 @@ static void test_data(void)
 	unit_write_pattern(fs, b, 0, 4096, 2);
 	/* unaligned on both sides: every run of the source straddles blocks */
 	g_assert_cmpint(pm_fs_copy_range(fs, a, 1000, b, 5000, len, false), ==, (ssize_t)len);
-	g_assert_cmpuint(size_of(fs, b), ==, 5000 + len);
+	g_assert_cmpuint(unit_size(fs, b), ==, 5000 + len);
 	unit_assert_pattern(fs, b, 0, 4096, 2);
 	unit_assert_zero(fs, b, 4096, 5000 - 4096);
 	assert_copied(fs, b, 5000, 1000, len, 1);
@@ -46,7 +38,7 @@ static void test_data(void)
 	unit_assert_blocks(fs, b);
 	/* an overwrite inside the destination leaves its size alone */
 	g_assert_cmpint(pm_fs_copy_range(fs, a, 0, b, 0, 4096, false), ==, 4096);
-	g_assert_cmpuint(size_of(fs, b), ==, 5000 + len);
+	g_assert_cmpuint(unit_size(fs, b), ==, 5000 + len);
 	unit_assert_pattern(fs, b, 0, 4096, 1);
 	g_assert_cmpint(pm_fs_fsync(fs, b), ==, 0);
 	unit_assert_reopen_stable(p);
@@ -73,7 +65,7 @@ static void test_end_and_holes(void)
 	unit_assert_zero(fs, b, 4096, UNIT_MiB - 4096);
 	unit_assert_pattern(fs, b, UNIT_MiB, 4096, 3);
 	unit_assert_pattern(fs, b, size, 2 * UNIT_MiB - size, 4);
-	g_assert_cmpuint(size_of(fs, b), ==, 2 * UNIT_MiB);
+	g_assert_cmpuint(unit_size(fs, b), ==, 2 * UNIT_MiB);
 	/* at or past the end: nothing, and nothing changes */
 	g_assert_cmpint(pm_fs_copy_range(fs, a, size, b, 0, 4096, false), ==, 0);
 	g_assert_cmpint(pm_fs_copy_range(fs, a, UINT64_MAX - 10, b, 0, 4096, false), ==, 0);
@@ -90,7 +82,7 @@ static void test_one_file(void)
 	unit_write_pattern(fs, a, 0, UNIT_MiB, 5);
 	/* apart: fine, also past the end */
 	g_assert_cmpint(pm_fs_copy_range(fs, a, 0, a, UNIT_MiB, 65536, false), ==, 65536);
-	g_assert_cmpuint(size_of(fs, a), ==, UNIT_MiB + 65536);
+	g_assert_cmpuint(unit_size(fs, a), ==, UNIT_MiB + 65536);
 	assert_copied(fs, a, UNIT_MiB, 0, 65536, 5);
 	/* overlapping ranges, either way round: refused, nothing written */
 	g_assert_cmpint(pm_fs_copy_range(fs, a, 0, a, 4096, 8192, false), ==, -EINVAL);
@@ -118,7 +110,7 @@ static void test_refused(void)
 	/* past the largest file */
 	g_assert_cmpint(pm_fs_copy_range(fs, a, 0, a, PM_MAX_FILE_SIZE, 4096, false), ==, -EFBIG);
 	unit_assert_pattern(fs, a, 0, 8192, 6);
-	g_assert_cmpuint(size_of(fs, a), ==, 8192);
+	g_assert_cmpuint(unit_size(fs, a), ==, 8192);
 	unit_pool_free(p);
 }
 
@@ -139,7 +131,7 @@ static void test_full_pool(void)
 	g_assert_cmpint(n, <, 6 * (ssize_t)UNIT_MiB);
 	off += (uint64_t)n;
 	g_assert_cmpint(pm_fs_copy_range(fs, a, 0, b, off, 6 * UNIT_MiB, false), ==, -ENOSPC);
-	g_assert_cmpuint(size_of(fs, b), ==, off);
+	g_assert_cmpuint(unit_size(fs, b), ==, off);
 	for (uint64_t o = 0; o < off; o += 6 * UNIT_MiB)
 		assert_copied(fs, b, o, 0, MIN(6 * UNIT_MiB, off - o), 7);
 	unit_assert_pattern(fs, a, 0, 6 * UNIT_MiB, 7);

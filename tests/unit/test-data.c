@@ -18,14 +18,6 @@ static uint64_t bfree(struct pm_fs *fs)
 	return st.bfree;
 }
 
-static uint64_t size_of(struct pm_fs *fs, uint64_t ino)
-{
-	struct pm_attr a;
-
-	unit_attr(fs, ino, &a);
-	return a.size;
-}
-
 /* blocks_of -- the 4 KiB blocks the inode owns, as getattr reports them */
 static uint64_t blocks_of(struct pm_fs *fs, uint64_t ino)
 {
@@ -63,7 +55,7 @@ static void assert_file_is(struct pm_fs *fs, uint64_t ino, const uint8_t *model,
 {
 	g_autofree uint8_t *buf = g_malloc(size + BS);
 
-	g_assert_cmpuint(size_of(fs, ino), ==, size);
+	g_assert_cmpuint(unit_size(fs, ino), ==, size);
 	/* asking for more than the size returns exactly the size */
 	g_assert_cmpuint(unit_read(fs, ino, 0, size + BS, buf), ==, size);
 	for (uint64_t i = 0; i < size; i++)
@@ -116,9 +108,9 @@ static void test_zero_length_write(void)
 
 	unit_write_pattern(p->fs, ino, 0, 1000, 1);
 	g_assert_cmpint(pm_fs_write(p->fs, ino, 500, "", 0, false), ==, 0);
-	g_assert_cmpuint(size_of(p->fs, ino), ==, 1000);
+	g_assert_cmpuint(unit_size(p->fs, ino), ==, 1000);
 	g_assert_cmpint(pm_fs_write(p->fs, ino, 100 * UNIT_MiB, "", 0, false), ==, 0);
-	g_assert_cmpuint(size_of(p->fs, ino), ==, 1000);
+	g_assert_cmpuint(unit_size(p->fs, ino), ==, 1000);
 	unit_assert_pattern(p->fs, ino, 0, 1000, 1);
 	unit_pool_free(p);
 }
@@ -135,7 +127,7 @@ static void test_unsynced_data_survives_close(void)
 	unit_write_pattern(p->fs, ino, 0, 300 * 1024, 5);
 	unit_write_pattern(p->fs, ino, 3 * UNIT_MiB, 1000, 6);
 	unit_pool_reopen(p); /* a clean close persists everything */
-	g_assert_cmpuint(size_of(p->fs, ino), ==, 3 * UNIT_MiB + 1000);
+	g_assert_cmpuint(unit_size(p->fs, ino), ==, 3 * UNIT_MiB + 1000);
 	unit_assert_pattern(p->fs, ino, 0, 300 * 1024, 5);
 	unit_assert_zero(p->fs, ino, 300 * 1024, 3 * UNIT_MiB - 300 * 1024);
 	unit_assert_pattern(p->fs, ino, 3 * UNIT_MiB, 1000, 6);
@@ -219,7 +211,7 @@ static void test_tree_heights(void)
 			unit_assert_zero(p->fs, ino, w[k].lblk * BS, 7);
 			unit_assert_pattern(p->fs, ino, w[k].lblk * BS + 7, 100, k + 1);
 		}
-		g_assert_cmpuint(size_of(p->fs, ino), ==, w[i].lblk * BS + 107);
+		g_assert_cmpuint(unit_size(p->fs, ino), ==, w[i].lblk * BS + 107);
 	}
 	/* the holes between read as zeros */
 	unit_assert_zero(p->fs, ino, 2 * BS, 509 * BS);
@@ -250,7 +242,7 @@ static void test_sparse_holes(void)
 
 	/* a file larger than the pool, holding one byte */
 	unit_write(p->fs, ino, end, "x", 1);
-	g_assert_cmpuint(size_of(p->fs, ino), ==, end + 1);
+	g_assert_cmpuint(unit_size(p->fs, ino), ==, end + 1);
 	g_assert_cmpuint(blocks_of(p->fs, ino), ==, 3); /* data, leaf, root */
 	g_assert_cmpuint(bfree(p->fs), ==, b0 - 3);
 	unit_assert_zero(p->fs, ino, 0, UNIT_MiB);
@@ -279,7 +271,7 @@ static void test_truncate(void)
 	g_assert_cmpuint(blocks_of(fs, ino), ==, 5);
 	/* shrink: the contents before the new end stay */
 	g_assert_cmpint(truncate_to(fs, ino, 5000), ==, 0);
-	g_assert_cmpuint(size_of(fs, ino), ==, 5000);
+	g_assert_cmpuint(unit_size(fs, ino), ==, 5000);
 	unit_assert_pattern(fs, ino, 0, 5000, 1);
 	g_assert_cmpuint(unit_read(fs, ino, 5000, sizeof(buf), buf), ==, 0);
 	g_assert_cmpuint(blocks_of(fs, ino), ==, 3); /* two data blocks and the leaf */
@@ -287,7 +279,7 @@ static void test_truncate(void)
 	unit_assert_blocks(fs, ino);
 	/* grow: what was cut reads as zeros, nothing is allocated */
 	g_assert_cmpint(truncate_to(fs, ino, 20000), ==, 0);
-	g_assert_cmpuint(size_of(fs, ino), ==, 20000);
+	g_assert_cmpuint(unit_size(fs, ino), ==, 20000);
 	unit_assert_pattern(fs, ino, 0, 5000, 1);
 	unit_assert_zero(fs, ino, 5000, 15000);
 	g_assert_cmpuint(blocks_of(fs, ino), ==, 3);
@@ -305,17 +297,17 @@ static void test_truncate(void)
 	/* truncation is durable when it returns */
 	unit_assert_reopen_stable(p);
 	fs = p->fs;
-	g_assert_cmpuint(size_of(fs, ino), ==, 4096 + 4000);
+	g_assert_cmpuint(unit_size(fs, ino), ==, 4096 + 4000);
 	unit_assert_pattern(fs, ino, 0, 4500, 1);
 	unit_assert_zero(fs, ino, 4500, 4096 + 4000 - 4500);
 	/* to zero: nothing is left */
 	g_assert_cmpint(truncate_to(fs, ino, 0), ==, 0);
-	g_assert_cmpuint(size_of(fs, ino), ==, 0);
+	g_assert_cmpuint(unit_size(fs, ino), ==, 0);
 	g_assert_cmpuint(blocks_of(fs, ino), ==, 0);
 	g_assert_cmpuint(bfree(fs), ==, b0);
 	/* a large sparse size costs nothing */
 	g_assert_cmpint(truncate_to(fs, ino, 3 * UNIT_GiB), ==, 0);
-	g_assert_cmpuint(size_of(fs, ino), ==, 3 * UNIT_GiB);
+	g_assert_cmpuint(unit_size(fs, ino), ==, 3 * UNIT_GiB);
 	g_assert_cmpuint(blocks_of(fs, ino), ==, 0);
 	unit_assert_zero(fs, ino, 3 * UNIT_GiB - 100, 100);
 	unit_assert_reopen_stable(p);
@@ -404,7 +396,7 @@ static void test_punch_hole(void)
 	unit_write_pattern(fs, ino, 0, 16 * BS, 1);
 	g_assert_cmpuint(blocks_of(fs, ino), ==, 17);
 	g_assert_cmpint(pm_fs_fallocate(fs, ino, punch, 5000, 25000), ==, 0);
-	g_assert_cmpuint(size_of(fs, ino), ==, 16 * BS);
+	g_assert_cmpuint(unit_size(fs, ino), ==, 16 * BS);
 	unit_assert_pattern(fs, ino, 0, 5000, 1);
 	unit_assert_zero(fs, ino, 5000, 25000);
 	unit_assert_pattern(fs, ino, 30000, 16 * BS - 30000, 1);
@@ -430,13 +422,13 @@ static void test_punch_hole(void)
 	g_assert_cmpuint(blocks_of(fs, ino), ==, 11);
 	/* past the end: nothing to do, the size stays */
 	g_assert_cmpint(pm_fs_fallocate(fs, ino, punch, 100 * BS, 10 * BS), ==, 0);
-	g_assert_cmpuint(size_of(fs, ino), ==, 16 * BS);
+	g_assert_cmpuint(unit_size(fs, ino), ==, 16 * BS);
 	unit_assert_reopen_stable(p);
 	fs = p->fs;
 	unit_assert_zero(fs, ino, 8 * BS, BS);
 	/* everything: the tree goes too, the size stays */
 	g_assert_cmpint(pm_fs_fallocate(fs, ino, punch, 0, 16 * BS), ==, 0);
-	g_assert_cmpuint(size_of(fs, ino), ==, 16 * BS);
+	g_assert_cmpuint(unit_size(fs, ino), ==, 16 * BS);
 	unit_assert_zero(fs, ino, 0, 16 * BS);
 	g_assert_cmpuint(blocks_of(fs, ino), ==, 0);
 	g_assert_cmpuint(bfree(fs), ==, b0);
@@ -454,7 +446,7 @@ static void test_fallocate(void)
 
 	/* KEEP_SIZE: blocks without size */
 	g_assert_cmpint(pm_fs_fallocate(fs, ino, FALLOC_FL_KEEP_SIZE, 0, UNIT_MiB), ==, 0);
-	g_assert_cmpuint(size_of(fs, ino), ==, 0);
+	g_assert_cmpuint(unit_size(fs, ino), ==, 0);
 	g_assert_cmpuint(blocks_of(fs, ino), ==, 256 + 1);
 	g_assert_cmpuint(bfree(fs), ==, b0 - 257);
 	g_assert_cmpuint(unit_read(fs, ino, 0, sizeof(buf), buf), ==, 0);
@@ -462,7 +454,7 @@ static void test_fallocate(void)
 	unit_assert_blocks(fs, ino);
 	/* writing into preallocated blocks takes no more */
 	unit_write_pattern(fs, ino, 0, 10, 1);
-	g_assert_cmpuint(size_of(fs, ino), ==, 10);
+	g_assert_cmpuint(unit_size(fs, ino), ==, 10);
 	g_assert_cmpuint(blocks_of(fs, ino), ==, 257);
 	/* the preallocated blocks read as zeros once the size covers them */
 	g_assert_cmpint(truncate_to(fs, ino, UNIT_MiB), ==, 0);
@@ -471,21 +463,21 @@ static void test_fallocate(void)
 	g_assert_cmpuint(blocks_of(fs, ino), ==, 257);
 	/* without KEEP_SIZE the size grows */
 	g_assert_cmpint(pm_fs_fallocate(fs, ino, 0, 2 * UNIT_MiB, BS), ==, 0);
-	g_assert_cmpuint(size_of(fs, ino), ==, 2 * UNIT_MiB + BS);
+	g_assert_cmpuint(unit_size(fs, ino), ==, 2 * UNIT_MiB + BS);
 	g_assert_cmpuint(blocks_of(fs, ino), ==, 257 + 1 + 2); /* data, leaf, new root */
 	unit_assert_zero(fs, ino, UNIT_MiB, UNIT_MiB + BS);
 	/* an allocated range keeps its data */
 	unit_write_pattern(fs, ino, 100, 5000, 2);
 	g_assert_cmpint(pm_fs_fallocate(fs, ino, 0, 0, 8192), ==, 0);
 	unit_assert_pattern(fs, ino, 100, 5000, 2);
-	g_assert_cmpuint(size_of(fs, ino), ==, 2 * UNIT_MiB + BS);
+	g_assert_cmpuint(unit_size(fs, ino), ==, 2 * UNIT_MiB + BS);
 	/* the size set by fallocate and the blocks kept past it are durable */
 	g_assert_cmpint(pm_fs_fallocate(fs, ino, FALLOC_FL_KEEP_SIZE, 3 * UNIT_MiB, 3 * BS), ==, 0);
-	g_assert_cmpuint(size_of(fs, ino), ==, 2 * UNIT_MiB + BS);
+	g_assert_cmpuint(unit_size(fs, ino), ==, 2 * UNIT_MiB + BS);
 	unit_assert_blocks(fs, ino);
 	unit_assert_reopen_stable(p);
 	fs = p->fs;
-	g_assert_cmpuint(size_of(fs, ino), ==, 2 * UNIT_MiB + BS);
+	g_assert_cmpuint(unit_size(fs, ino), ==, 2 * UNIT_MiB + BS);
 	g_assert_cmpuint(blocks_of(fs, ino), ==, 260 + 3); /* the leaf was there */
 	unit_assert_pattern(fs, ino, 100, 5000, 2);
 	unit_pool_free(p);
@@ -513,8 +505,8 @@ static void test_unlink_preallocated(void)
 	/* blocks past the end, then a truncate to the size it has */
 	g_assert_cmpint(pm_fs_fallocate(fs, c, FALLOC_FL_KEEP_SIZE, UNIT_MiB, UNIT_MiB), ==, 0);
 	g_assert_cmpint(truncate_to(fs, c, 0), ==, 0);
-	g_assert_cmpuint(size_of(fs, a), ==, 0);
-	g_assert_cmpuint(size_of(fs, b), ==, 5000);
+	g_assert_cmpuint(unit_size(fs, a), ==, 0);
+	g_assert_cmpuint(unit_size(fs, b), ==, 5000);
 	g_assert_cmpuint(bfree(fs), <, st0.bfree - 5 * 256);
 	g_assert_cmpint(pm_fs_unlink(fs, PM_ROOT_INO, "a"), ==, 0);
 	g_assert_cmpint(pm_fs_unlink(fs, PM_ROOT_INO, "b"), ==, 0);
@@ -602,7 +594,7 @@ static void test_lseek(void)
 	unit_write_pattern(fs, ino, 0, BS, 1);
 	unit_write_pattern(fs, ino, UNIT_MiB, BS, 1);
 	unit_write_pattern(fs, ino, 600 * BS, 100, 1);
-	g_assert_cmpuint(size_of(fs, ino), ==, size);
+	g_assert_cmpuint(unit_size(fs, ino), ==, size);
 
 	g_assert_cmpuint(seek(fs, ino, 0, SEEK_DATA), ==, 0);
 	g_assert_cmpuint(seek(fs, ino, 100, SEEK_DATA), ==, 100);
@@ -660,21 +652,21 @@ static void test_efbig(void)
 	g_assert_cmpint(pm_fs_write(fs, ino, max, buf, 1, false), ==, -EFBIG);
 	g_assert_cmpint(pm_fs_write(fs, ino, max + 12345, buf, 1, false), ==, -EFBIG);
 	g_assert_cmpint(pm_fs_write(fs, ino, UINT64_MAX - 5, buf, 1, false), ==, -EFBIG);
-	g_assert_cmpuint(size_of(fs, ino), ==, 0);
+	g_assert_cmpuint(unit_size(fs, ino), ==, 0);
 	/* a write across the limit is cut at the limit */
 	g_assert_cmpint(pm_fs_write(fs, ino, max - 10, buf, sizeof(buf), false), ==, 10);
-	g_assert_cmpuint(size_of(fs, ino), ==, max);
+	g_assert_cmpuint(unit_size(fs, ino), ==, max);
 	unit_assert_pattern(fs, ino, max - 10, 10, 1);
 	g_assert_cmpuint(height_of(fs, ino), ==, PM_TREE_MAX_HEIGHT);
 	unit_assert_blocks(fs, ino);
 	g_assert_cmpint(truncate_to(fs, ino, max + 1), ==, -EFBIG);
 	g_assert_cmpint(truncate_to(fs, ino, UINT64_MAX), ==, -EFBIG);
-	g_assert_cmpuint(size_of(fs, ino), ==, max);
+	g_assert_cmpuint(unit_size(fs, ino), ==, max);
 	g_assert_cmpint(pm_fs_fallocate(fs, ino, 0, max - BS, 2 * BS), ==, -EFBIG);
 	g_assert_cmpint(pm_fs_fallocate(fs, ino, 0, UINT64_MAX - 10, 100), ==, -EFBIG);
 	g_assert_cmpint(pm_fs_fallocate(fs, ino, FALLOC_FL_KEEP_SIZE, max - BS, BS), ==, 0);
 	unit_assert_reopen_stable(p);
-	g_assert_cmpuint(size_of(p->fs, ino), ==, max);
+	g_assert_cmpuint(unit_size(p->fs, ino), ==, max);
 	unit_assert_pattern(p->fs, ino, max - 10, 10, 1);
 	g_assert_cmpint(truncate_to(p->fs, ino, 0), ==, 0);
 	g_assert_cmpuint(blocks_of(p->fs, ino), ==, 0);
@@ -709,7 +701,7 @@ static void test_enospc(void)
 	g_test_message("wrote %" G_GUINT64_FORMAT " bytes before ENOSPC", off);
 	g_assert_cmpuint(off, >, 4 * UNIT_MiB);
 	g_assert_cmpuint(bfree(fs), ==, 0);
-	g_assert_cmpuint(size_of(fs, b), ==, off);
+	g_assert_cmpuint(unit_size(fs, b), ==, off);
 	g_assert_cmpint(pm_fs_fsync(fs, b), ==, 0);
 	/* what was written before, and what fitted, are intact */
 	unit_assert_pattern(fs, a, 0, UNIT_MiB, 1);
@@ -717,9 +709,9 @@ static void test_enospc(void)
 	unit_assert_blocks(fs, b);
 	/* other files cannot grow */
 	g_assert_cmpint(pm_fs_write(fs, c, 0, "x", 1, false), ==, -ENOSPC);
-	g_assert_cmpuint(size_of(fs, c), ==, 0);
+	g_assert_cmpuint(unit_size(fs, c), ==, 0);
 	g_assert_cmpint(pm_fs_fallocate(fs, c, 0, 0, BS), ==, -ENOSPC);
-	g_assert_cmpuint(size_of(fs, c), ==, 0);
+	g_assert_cmpuint(unit_size(fs, c), ==, 0);
 	unit_assert_reopen_stable(p);
 	fs = p->fs;
 	unit_assert_pattern(fs, b, 0, off, 2);

@@ -161,6 +161,14 @@ void unit_attr(struct pm_fs *fs, uint64_t ino, struct pm_attr *attr)
 	g_assert_cmpuint(attr->ino, ==, ino);
 }
 
+uint64_t unit_size(struct pm_fs *fs, uint64_t ino)
+{
+	struct pm_attr a;
+
+	unit_attr(fs, ino, &a);
+	return a.size;
+}
+
 void unit_statfs(struct pm_fs *fs, struct pm_statfs *st)
 {
 	g_assert_cmpint(pm_fs_statfs(fs, st), ==, 0);

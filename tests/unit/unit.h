@@ -52,6 +52,8 @@ uint64_t unit_create(struct pm_fs *fs, uint64_t dir, const char *name, uint32_t 
 /* unit_lookup -- inode number of dir/name, 0 for ENOENT (no reference kept) */
 uint64_t unit_lookup(struct pm_fs *fs, uint64_t dir, const char *name);
 void unit_attr(struct pm_fs *fs, uint64_t ino, struct pm_attr *attr);
+/* unit_size -- the inode's size, as getattr reports it */
+uint64_t unit_size(struct pm_fs *fs, uint64_t ino);
 void unit_statfs(struct pm_fs *fs, struct pm_statfs *st);
 
 /* unit_write -- pm_fs_write that must write everything */
