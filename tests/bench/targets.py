@@ -154,11 +154,33 @@ class Target:
             self.pool = f'/dev/shm/pmfuse-bench.{os.getpid()}.{self.name}.pool'
             cleanup.push(os.unlink, self.pool)
             subprocess.run([mkfs_bin(), '-q', '--force', '--size', pool_size, self.pool], check=True)
-            env = dict(os.environ, **(self.env or {}))
-            opts = ['-o', self.opts] if self.opts else []
-            self.proc, _ = start_daemon([pmfuse_bin(), '-f', *opts, self.pool, mnt], mnt, env)
-            cleanup.push(stop_daemon, self.proc, mnt)
+            self.path = mnt
+            self._start_pmfuse(cleanup)
         self.path = mnt
+
+    def _start_pmfuse(self, cleanup):
+        env = dict(os.environ, **(self.env or {}))
+        opts = ['-o', self.opts] if self.opts else []
+        self.proc, _ = start_daemon([pmfuse_bin(), '-f', *opts, self.pool, self.path], self.path, env)
+        cleanup.push(stop_daemon, self.proc, self.path)
+
+    def restart(self, cleanup, pool=None):
+        """restart -- a pmfuse target's daemon stopped and started again, on POOL if given
+        (the harness swaps two targets' pools so that neither keeps one pool's placement
+        in memory, or one daemon's, for the whole run)."""
+        stop_daemon(self.proc, self.path)
+        if pool:
+            self.pool = pool
+        self._start_pmfuse(cleanup)
+
+
+def swap_pmfuse_pools(a, b, cleanup):
+    """swap_pmfuse_pools -- targets A and B (pmfuse) restarted on each other's pools."""
+    pa, pb = a.pool, b.pool
+    stop_daemon(a.proc, a.path)
+    stop_daemon(b.proc, b.path)
+    a.restart(cleanup, pb)
+    b.restart(cleanup, pa)
 
 
 def all_targets(pmfuse_opts=''):
