@@ -79,9 +79,10 @@ static void sync_from_child(int fd)
 		fuse_log(FUSE_LOG_WARNING, "stop: cannot fork to sync the mount (%s); dirty pages the "
 			 "kernel still holds may be lost\n", strerror(errno));
 		syncfs(fd);
-	} else
+	} else {
 		while (waitpid(pid, &status, 0) < 0 && errno == EINTR)
 			;
+	}
 }
 
 static void *stopper_main(void *arg)
