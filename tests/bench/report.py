@@ -111,10 +111,14 @@ def write_markdown(results, path):
              'Ratios are "times better for pmfuse" (for W8, in seconds, the inverse '
              'time ratio); each is the median of the ratios of the two targets\' '
              'runs in the same repetition, which ran one after the other. cl/page: '
-             'pmfuse-cl against pmfuse (below 1, cache lines are slower).', '',
-             '| workload | unit | tmpfs | null | peer | pmfuse | pmfuse-cl | cl/page '
-             '| pmfuse/peer | pmfuse/null | pmfuse/tmpfs |',
-             '| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |']
+             'pmfuse-cl against pmfuse (below 1, cache lines are slower).', '']
+    if results.get('aa'):
+        lines += ['**A/A run (`--aa`)**: pmfuse-cl ran at page granularity too, so its '
+                  'cl/page column is the harness\'s own noise, not the cost of cache-line '
+                  'flushes.', '']
+    lines += ['| workload | unit | tmpfs | null | peer | pmfuse | pmfuse-cl | cl/page '
+              '| pmfuse/peer | pmfuse/null | pmfuse/tmpfs |',
+              '| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |']
     for w, e in results['workloads'].items():
         peer = peer_of(e)
         pcell = f'{cell(e, peer[0])} ({peer[0][3:]})' if peer else '—'

@@ -183,9 +183,11 @@ def swap_pmfuse_pools(a, b, cleanup):
     b.restart(cleanup, pa)
 
 
-def all_targets(pmfuse_opts=''):
+def all_targets(pmfuse_opts='', aa=False):
     """all_targets -- the targets of issue 5, in the order of the report;
-    pmfuse_opts: extra -o options for the pmfuse targets."""
+    pmfuse_opts: extra -o options for the pmfuse targets; aa: pmfuse-cl at
+    page granularity too (an A/A run: its cl/page is the harness's noise)."""
+    cl_env = {} if aa else {'PMEM2_FORCE_GRANULARITY': 'cache_line'}
     return [
         Target('tmpfs', 'tmpfs'),
         Target('null', 'null', serves={'W2', 'W3', 'W4', 'W9'}),
@@ -193,7 +195,7 @@ def all_targets(pmfuse_opts=''):
         Target('pt-tuned', 'passthrough',
                opts='allow_other,default_permissions,xattr,writeback,cache=always,timeout=86400'),
         Target('pmfuse', 'pmfuse', opts=pmfuse_opts),
-        Target('pmfuse-cl', 'pmfuse', opts=pmfuse_opts, env={'PMEM2_FORCE_GRANULARITY': 'cache_line'}),
+        Target('pmfuse-cl', 'pmfuse', opts=pmfuse_opts, env=cl_env),
     ]
 
 
