@@ -129,7 +129,7 @@ class Target:
     def setup(self, work, cache, cleanup, pool_size):
         base = tempfile.mkdtemp(prefix=self.name + '.', dir=work)
         cleanup.push(shutil.rmtree, base, True)
-        mnt = os.path.join(base, 'mnt')
+        mnt = self.path = os.path.join(base, 'mnt')
         if self.kind == 'tmpfs':
             os.mkdir(mnt)
             subprocess.run(['mount', '-t', 'tmpfs', '-o', 'size=8G', 'bench', mnt], check=True)
@@ -154,9 +154,7 @@ class Target:
             self.pool = f'/dev/shm/pmfuse-bench.{os.getpid()}.{self.name}.pool'
             cleanup.push(os.unlink, self.pool)
             subprocess.run([mkfs_bin(), '-q', '--force', '--size', pool_size, self.pool], check=True)
-            self.path = mnt
             self._start_pmfuse(cleanup)
-        self.path = mnt
 
     def _start_pmfuse(self, cleanup):
         env = dict(os.environ, **(self.env or {}))
@@ -164,23 +162,16 @@ class Target:
         self.proc, _ = start_daemon([pmfuse_bin(), '-f', *opts, self.pool, self.path], self.path, env)
         cleanup.push(stop_daemon, self.proc, self.path)
 
-    def restart(self, cleanup, pool=None):
-        """restart -- a pmfuse target's daemon stopped and started again, on POOL if given
-        (the harness swaps two targets' pools so that neither keeps one pool's placement
-        in memory, or one daemon's, for the whole run)."""
-        stop_daemon(self.proc, self.path)
-        if pool:
-            self.pool = pool
-        self._start_pmfuse(cleanup)
-
 
 def swap_pmfuse_pools(a, b, cleanup):
-    """swap_pmfuse_pools -- targets A and B (pmfuse) restarted on each other's pools."""
-    pa, pb = a.pool, b.pool
+    """swap_pmfuse_pools -- targets A and B (pmfuse) stopped, then started again on each
+    other's pools, so that neither keeps one pool's placement in memory, or one daemon's,
+    for the whole run (both stop first: a pool is locked while mounted)."""
     stop_daemon(a.proc, a.path)
     stop_daemon(b.proc, b.path)
-    a.restart(cleanup, pb)
-    b.restart(cleanup, pa)
+    a.pool, b.pool = b.pool, a.pool
+    a._start_pmfuse(cleanup)  # pylint: disable=protected-access
+    b._start_pmfuse(cleanup)  # pylint: disable=protected-access
 
 
 def all_targets(pmfuse_opts='', aa=False):
