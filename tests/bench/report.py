@@ -116,6 +116,10 @@ def write_markdown(results, path):
         lines += ['**A/A run (`--aa`)**: pmfuse-cl ran at page granularity too, so its '
                   'cl/page column is the harness\'s own noise, not the cost of cache-line '
                   'flushes.', '']
+    if results.get('ab'):
+        lines += [f'**A/B run (`--ab`)**: pmfuse-cl ran `{results["ab"]}` at page granularity, '
+                  'so its cl/page column is that binary against the build\'s daemon (above 1, '
+                  'it is faster), not the cost of cache-line flushes.', '']
     lines += ['| workload | unit | tmpfs | null | peer | pmfuse | pmfuse-cl | cl/page '
               '| pmfuse/peer | pmfuse/null | pmfuse/tmpfs |',
               '| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |']

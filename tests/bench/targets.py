@@ -116,9 +116,10 @@ class Target:
     target cannot serve are listed in `serves` (None: all).
     """
 
-    def __init__(self, name, kind, opts=None, env=None, serves=None):
+    def __init__(self, name, kind, opts=None, env=None, serves=None, binary=None):
         self.name, self.kind, self.opts, self.env = name, kind, opts, env
         self.serves = serves
+        self.binary = binary  # pmfuse: another daemon binary than the build's (--ab)
         self.path = None
         self.proc = None
         self.pool = None
@@ -159,7 +160,8 @@ class Target:
     def _start_pmfuse(self, cleanup):
         env = dict(os.environ, **(self.env or {}))
         opts = ['-o', self.opts] if self.opts else []
-        self.proc, _ = start_daemon([pmfuse_bin(), '-f', *opts, self.pool, self.path], self.path, env)
+        exe = self.binary or pmfuse_bin()
+        self.proc, _ = start_daemon([exe, '-f', *opts, self.pool, self.path], self.path, env)
         cleanup.push(stop_daemon, self.proc, self.path)
 
 
@@ -174,11 +176,13 @@ def swap_pmfuse_pools(a, b, cleanup):
     b._start_pmfuse(cleanup)  # pylint: disable=protected-access
 
 
-def all_targets(pmfuse_opts='', aa=False):
+def all_targets(pmfuse_opts='', aa=False, ab=None):
     """all_targets -- the targets of issue 5, in the order of the report;
     pmfuse_opts: extra -o options for the pmfuse targets; aa: pmfuse-cl at
-    page granularity too (an A/A run: its cl/page is the harness's noise)."""
-    cl_env = {} if aa else {'PMEM2_FORCE_GRANULARITY': 'cache_line'}
+    page granularity too (an A/A run: its cl/page is the harness's noise);
+    ab: a daemon binary that pmfuse-cl runs at page granularity (an A/B run
+    of two builds: its cl/page is B against A)."""
+    cl_env = {} if aa or ab else {'PMEM2_FORCE_GRANULARITY': 'cache_line'}
     return [
         Target('tmpfs', 'tmpfs'),
         Target('null', 'null', serves={'W2', 'W3', 'W4', 'W9'}),
@@ -186,7 +190,7 @@ def all_targets(pmfuse_opts='', aa=False):
         Target('pt-tuned', 'passthrough',
                opts='allow_other,default_permissions,xattr,writeback,cache=always,timeout=86400'),
         Target('pmfuse', 'pmfuse', opts=pmfuse_opts),
-        Target('pmfuse-cl', 'pmfuse', opts=pmfuse_opts, env=cl_env),
+        Target('pmfuse-cl', 'pmfuse', opts=pmfuse_opts, env=cl_env, binary=ab),
     ]
 
 
