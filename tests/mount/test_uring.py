@@ -276,15 +276,33 @@ def _busy_until(stop, target, cpu):
         i += 1
 
 
+def _cpus_for_second_threads():
+    """the possible CPUs; skips unless there are two or more, all online
+    (there is no second thread on one CPU)"""
+    cpus = _possible_cpus()
+    if cpus < 2 or len(os.sched_getaffinity(0)) < cpus:
+        pytest.skip("needs every possible CPU online (there is no second thread on one CPU)")
+    return cpus
+
+
+def _read_cold(path):
+    """the whole file, read in 1 MiB calls after dropping it from the page
+    cache: read-ahead sends several requests at once"""
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.posix_fadvise(fd, 0, 0, os.POSIX_FADV_DONTNEED)
+        return b"".join(iter(lambda: os.read(fd, 1 << 20), b""))
+    finally:
+        os.close(fd)
+
+
 def test_second_thread_follows_the_clients(pool, switch):
     """each queue's second ring thread runs on the next CPU while one
     client alone sends bursts of requests (read-ahead: served on two CPUs)
     and moves to its queue's CPU while several do: there a synchronous
     client that once landed on it does not wait for a wake-up on the CPU
     busy with another client"""
-    cpus = _possible_cpus()
-    if cpus < 2 or len(os.sched_getaffinity(0)) < cpus:
-        pytest.skip("needs every possible CPU online (there is no second thread on one CPU)")
+    cpus = _cpus_for_second_threads()
     switch("Y")
     with Mount(pool) as m:
         _all_rings_wait(m.pid)
@@ -326,13 +344,7 @@ def test_second_thread_follows_the_clients(pool, switch):
         def reader():
             os.sched_setaffinity(0, {0})
             while not done.is_set():
-                fd = os.open(m.path("big"), os.O_RDONLY)
-                try:
-                    os.posix_fadvise(fd, 0, 0, os.POSIX_FADV_DONTNEED)
-                    got = b"".join(iter(lambda: os.read(fd, 1 << 20), b""))
-                finally:
-                    os.close(fd)
-                if got != big:
+                if _read_cold(m.path("big")) != big:
                     errors.append("the cold read returned other data")
                     return
 
@@ -378,9 +390,7 @@ def test_a_lone_synchronous_client_is_served_on_its_own_cpu(pool, switch):
     (requests that overlap) sends it back to the next CPU. Rounds of
     read-ahead bursts shuffle which entry the client lands on: the binary
     before failed when one landed it on the second thread."""
-    cpus = _possible_cpus()
-    if cpus < 2 or len(os.sched_getaffinity(0)) < cpus:
-        pytest.skip("needs every possible CPU online (there is no second thread on one CPU)")
+    cpus = _cpus_for_second_threads()
     switch("Y")
     with Mount(pool) as m:
         _all_rings_wait(m.pid)
@@ -405,13 +415,7 @@ def test_a_lone_synchronous_client_is_served_on_its_own_cpu(pool, switch):
         os.sched_setaffinity(0, {0})
         try:
             for i in range(8):
-                fd = os.open(m.path("big"), os.O_RDONLY)
-                try:
-                    os.posix_fadvise(fd, 0, 0, os.POSIX_FADV_DONTNEED)
-                    got = b"".join(iter(lambda: os.read(fd, 1 << 20), b""))
-                finally:
-                    os.close(fd)
-                assert got == big
+                assert _read_cold(m.path("big")) == big
                 # the first 0.2 s may still be served on the next CPU (the
                 # second thread moves at most every 10 ms); not the next
                 served_elsewhere()
