@@ -73,24 +73,25 @@ struct uring_cmd_req {
  * client's requests go to the entry freed last (the kernel keeps them
  * LIFO). Requests that come while the first thread is busy (read-ahead,
  * writeback: several at once from one CPU) go to the helper; while one
- * client alone sends requests, the helper waits on the next CPU, which
+ * client alone sends such bursts, the helper waits on the next CPU, which
  * is idle, and serves them there in parallel, as over /dev/fuse. Once a
  * synchronous client has landed on the helper, though, it stays there
  * (LIFO), and each answer from the next CPU must wake the client's idle
  * one (on this VM an IPI to a halted vCPU: W5 37 k IOPS against 50 k):
- * a helper that serves HELPER_ALONE_REQUESTS in a row while its first
- * thread idles moves to the queue's CPU, and the next overlap sends it
- * back. While
- * several do, every CPU has a client of its own and the helper moves to
+ * a helper that serves HELPER_ALONE_REQUESTS with no overlap moves to the
+ * queue's CPU, and stays there until an overlap sends it back to the
+ * next CPU. While several clients send requests, every CPU has a client
+ * of its own and the helper moves to
  * its queue's CPU: once an overlap has made its entry the one freed last,
  * a synchronous client keeps landing on it (LIFO), and on the next CPU
  * each of those requests would wait for a wake-up on a CPU busy with
  * another client (W7: half the speed, in the runs where it happened). */
 #define QUEUE_THREADS 2
 #define HELPER_MOVE_NS 10000000u /* a helper moves at most every 10 ms */
-/* requests in a row that a helper serves while its queue's first thread
- * idles: then no burst needs it on the next CPU, and it serves on the
- * client's own CPU (QUEUE_THREADS) */
+/* requests that a helper serves since its last overlap (a request while
+ * its queue's first thread served one, or had served one since the
+ * helper's previous request): then no burst needs it on the next CPU, and
+ * it serves on the client's own CPU (QUEUE_THREADS) */
 #define HELPER_ALONE_REQUESTS 32
 #define HEAD_ROOM 4096 /* before the payload: in header + op header */
 
@@ -109,8 +110,10 @@ struct queue {
 	unsigned away; /* a helper's CPU while one client alone sends requests */
 	uint64_t moved; /* when a helper last moved */
 	bool busy;      /* a first thread: serving a request (its helper reads it) */
-	bool overlap;   /* a helper: served a request while the first thread was busy */
-	unsigned alone; /* a helper: requests in a row served while it idled */
+	unsigned long served; /* a first thread: requests served (its helper reads it) */
+	unsigned long seen;   /* a helper: the first thread's count at its previous request */
+	bool overlap;   /* a helper: an overlap not yet acted on */
+	unsigned alone; /* a helper: requests served since its last overlap */
 	pthread_t tid;
 	bool started;
 	struct io_uring ring;
@@ -268,6 +271,25 @@ static bool is_helper(const struct queue *q)
 	return q->away != q->qid;
 }
 
+/* note_overlap -- a helper takes a request: did the first thread of its
+ * queue serve one beside it? A synchronous client keeps landing on one
+ * entry (LIFO), so a request the first thread served in between means
+ * requests came several at once. Both threads may share a CPU, where the
+ * helper seldom finds the other one busy: hence the count too. */
+static void note_overlap(struct queue *q)
+{
+	const struct queue *first = &q->u->q[q->qid];
+	unsigned long served = __atomic_load_n(&first->served, __ATOMIC_RELAXED);
+
+	if (__atomic_load_n(&first->busy, __ATOMIC_RELAXED) || served != q->seen) {
+		q->overlap = true;
+		q->alone = 0;
+	} else if (q->alone < HELPER_ALONE_REQUESTS) {
+		q->alone++;
+	}
+	q->seen = served;
+}
+
 static void serve(struct queue *q, struct entry *e)
 {
 	const struct fuse_in_header *in = (const struct fuse_in_header *)e->hdr.in_out;
@@ -296,17 +318,15 @@ static void serve(struct queue *q, struct entry *e)
 	e->replied = false;
 	if (!is_helper(q))
 		__atomic_store_n(&q->busy, true, __ATOMIC_RELAXED);
-	else if (__atomic_load_n(&q->u->q[q->qid].busy, __ATOMIC_RELAXED)) {
-		q->overlap = true;
-		q->alone = 0;
-	} else if (q->alone < HELPER_ALONE_REQUESTS) {
-		q->alone++;
-	}
+	else
+		note_overlap(q);
 	serving = e;
 	fuse_session_process_buf(q->u->se, &fb);
 	serving = NULL;
-	if (!is_helper(q))
+	if (!is_helper(q)) {
 		__atomic_store_n(&q->busy, false, __ATOMIC_RELAXED);
+		__atomic_store_n(&q->served, q->served + 1, __ATOMIC_RELAXED);
+	}
 	if (!e->replied) { /* no handler answered: the request must end */
 		struct fuse_out_header oh = { .len = sizeof(oh), .error = -EIO, .unique = e->unique };
 		memcpy(e->hdr.in_out, &oh, sizeof(oh));
@@ -349,13 +369,14 @@ static void place_helper(struct queue *q)
 		else if (q->alone < HELPER_ALONE_REQUESTS)
 			want = q->cpu;
 	}
-	q->overlap = false;
-
-	if (want == q->cpu)
+	if (want == q->cpu) {
+		q->overlap = false;
 		return;
+	}
 	uint64_t now = pm_now_ns();
 	if (now - q->moved < HELPER_MOVE_NS)
-		return;
+		return; /* an overlap waits for the next call */
+	q->overlap = false;
 	q->moved = now;
 	q->cpu = want;
 	pin(want);

@@ -364,18 +364,22 @@ def test_second_thread_follows_the_clients(pool, switch):
 
 
 def _ring_runtime(pid):
-    """{tid: (CPUs allowed, ns run so far)} of every ring thread"""
+    """{tid: (name, CPUs allowed, ns run so far)} of every ring thread;
+    each of them must be found (an unreadable schedstat fails the test,
+    rather than making it see no thread run)"""
     out = {}
     for tid in os.listdir(f"/proc/{pid}/task"):
-        with contextlib.suppress(OSError, StopIteration):
+        with contextlib.suppress(FileNotFoundError, ProcessLookupError):
             with open(f"/proc/{pid}/task/{tid}/comm") as f:
-                if not f.read().startswith("pmfuse-ring"):
-                    continue
+                name = f.read().strip()
+            if not name.startswith("pmfuse-ring"):
+                continue
             with open(f"/proc/{pid}/task/{tid}/status") as f:
                 allowed = next(line.split()[1] for line in f
                                if line.startswith("Cpus_allowed_list:"))
             with open(f"/proc/{pid}/task/{tid}/schedstat") as f:
-                out[tid] = (allowed, int(f.read().split()[0]))
+                out[tid] = (name, allowed, int(f.read().split()[0]))
+    assert len(out) == _ring_count(), f"ring threads found: {sorted(v[0] for v in out.values())}"
     return out
 
 
@@ -385,42 +389,72 @@ def test_a_lone_synchronous_client_is_served_on_its_own_cpu(pool, switch):
     client that once landed on its queue's second thread keeps landing
     there; while that thread sat on the next CPU, each answer had to wake
     the client's idle CPU (W5: about 37 k IOPS that way, 50 k on one CPU).
-    After 32 requests in a row that it served while its queue's first
-    thread idled, the second thread comes to the queue's CPU; a burst
-    (requests that overlap) sends it back to the next CPU. Rounds of
-    read-ahead bursts shuffle which entry the client lands on: the binary
-    before failed when one landed it on the second thread."""
-    cpus = _cpus_for_second_threads()
+    After 32 requests with no burst among them, the second thread comes
+    to the queue's CPU; a burst (requests that overlap) sends it back to
+    the next CPU. Rounds of read-ahead bursts shuffle which entry the
+    client lands on; the test goes on (8 to 12 rounds a mount, up to three
+    mounts) until it has landed on the second thread (the binary before
+    failed there), and skips if it never does."""
+    _cpus_for_second_threads()
     switch("Y")
+    big = os.urandom(16 << 20)
+    landed, firsts = 0, []
+    saved = os.sched_getaffinity(0)
+    os.sched_setaffinity(0, {0})
+    try:
+        # a mount may keep its client on the first thread for dozens of
+        # rounds (which entry is freed last depends on timing): up to three
+        # mounts, until the client has landed on the second thread
+        for _ in range(3):
+            landed += _lone_client_rounds(pool, big, firsts, 1)
+            if landed:
+                break
+    finally:
+        os.sched_setaffinity(0, saved)
+    if not landed:  # reported as a skip (exit 77), never as a pass
+        pytest.skip(f"the client never landed on queue 0's second thread in {len(firsts)} "
+                    "rounds: nothing was checked")
+
+
+def _lone_client_rounds(pool, big, firsts, need):
+    """rounds of a cold read of `big`, then three 0.2-s windows of getxattr
+    from CPU 0 on a fresh mount of pool (test_a_lone_synchronous_client_is
+    _served_on_its_own_cpu), until the second thread of queue 0 has served
+    the first window of `need` rounds (and 8 rounds in all have run), or
+    12 rounds; returns how many it served, after appending each first
+    window's ms to firsts"""
+    landed = 0
     with Mount(pool) as m:
         _all_rings_wait(m.pid)
-        big = os.urandom(16 << 20)
         write_file(m.path("big"), big)
         write_file(m.path("x"), b"x")
 
-        def served_elsewhere():
-            """ms that each ring thread allowed off CPU 0 ran while the
-            client sent requests for 0.2 s (getxattr: the kernel caches
-            none); only those above 50 ms (a sticky second thread on the
-            next CPU serves all of them: 200 ms)"""
+        def window():
+            """ms each ring thread ran while the client sent requests for
+            0.2 s (getxattr: the kernel caches none): {tid: (name, CPUs
+            allowed at the end, ms)}"""
             before = _ring_runtime(m.pid)
             end = time.monotonic() + 0.2
             while time.monotonic() < end:
                 with contextlib.suppress(OSError):
                     os.getxattr(m.path("x"), "user.none")
             after = _ring_runtime(m.pid)
-            return {t: (ran - before[t][1]) // 1_000_000 for t, (cpus_allowed, ran) in after.items()
-                    if t in before and cpus_allowed != "0" and ran - before[t][1] > 50_000_000}
+            return {t: (name, allowed, (ran - before[t][2]) // 1_000_000)
+                    for t, (name, allowed, ran) in after.items() if t in before}
 
-        os.sched_setaffinity(0, {0})
-        try:
-            for i in range(8):
-                assert _read_cold(m.path("big")) == big
-                # the first 0.2 s may still be served on the next CPU (the
-                # second thread moves at most every 10 ms); not the next
-                served_elsewhere()
-                for window in (2, 3):
-                    assert not served_elsewhere(), \
-                        f"round {i}, window {window}: served off the client's CPU"
-        finally:
-            os.sched_setaffinity(0, range(cpus))
+        for i in range(12):
+            assert _read_cold(m.path("big")) == big
+            # the first 0.2 s may still be served on the next CPU (the
+            # second thread moves at most every 10 ms); not the next two:
+            # no thread allowed off CPU 0 may run more than 50 ms of them
+            # (a second thread stuck on the next CPU serves the whole 200)
+            ran = {name: ms for name, _, ms in window().values()}
+            firsts.append(ran)
+            landed += ran["pmfuse-ring0b"] > max(ran["pmfuse-ring0"], 20)
+            for n in (2, 3):
+                off = {name: ms for name, allowed, ms in window().values()
+                       if allowed != "0" and ms > 50}
+                assert not off, f"round {i}, window {n}: served off the client's CPU: {off}"
+            if landed >= need and len(firsts) >= 8:
+                break
+    return landed
