@@ -15,6 +15,7 @@
 
 #include "err.h"
 #include "media.h"
+#include "stream.h"
 
 struct pm_media {
 	int fd;
@@ -33,6 +34,7 @@ struct pm_media {
 	bool emulate;            /* crash emulation: base is a private copy */
 	uint64_t events, crash_at;
 	uint64_t flushes, drains, flushed; /* statistics */
+	uint64_t streamed;   /* bytes stored with non-temporal stores */
 	uint64_t os_flushes; /* flushes for the OS (msyncs on page granularity, made or elided) */
 	uint64_t faults;     /* SIGBUS taken in the mapping (media errors) */
 	uint64_t fault_off;  /* pool offset of the last one */
@@ -457,6 +459,11 @@ void pm_media_counts(const struct pm_media *m, uint64_t *flushes, uint64_t *drai
 	*bytes = __atomic_load_n(&m->flushed, __ATOMIC_RELAXED);
 }
 
+uint64_t pm_media_streamed(const struct pm_media *m)
+{
+	return __atomic_load_n(&m->streamed, __ATOMIC_RELAXED);
+}
+
 void pm_media_flush(struct pm_media *m, const void *addr, size_t len)
 {
 	if (!len)
@@ -501,22 +508,33 @@ void pm_media_persist(struct pm_media *m, const void *addr, size_t len)
 }
 
 /* store -- copy src into the pool, or zero the range when src is NULL.
- * With nt_allowed, a store of at least PM_MEDIA_NT_MIN bytes on media that
- * need no page-sized flush (cache-line or byte granularity) bypasses the
- * CPU caches and is durable at the next drain (libpmem2 flushes the
- * partial cache lines at either end itself): returns true. Otherwise
- * nothing is flushed; returns false. Emulation models only flushed cache
- * lines, so it never takes the non-temporal path. */
+ * With nt_allowed, a store of at least PM_MEDIA_NT_MIN bytes bypasses the
+ * CPU caches (the lines written are cold: ordinary stores would read each
+ * from memory first). On media that need no page-sized flush (cache-line
+ * or byte granularity) libpmem2 does it, flushing the partial cache lines
+ * at either end itself, and the range is durable at the next drain:
+ * returns true. At page granularity stream.c does it, because libpmem2
+ * 1.12 makes such a store there only with an msync of the range after
+ * every call (a synchronous write-back per request on a disk-backed pool);
+ * the range still needs its page flush: returns false, as does any other
+ * store, which flushes nothing. Emulation models only flushed cache lines,
+ * so it never takes the non-temporal path. */
 static bool store(struct pm_media *m, void *dst, const void *src, size_t len, bool nt_allowed)
 {
-	bool nt = nt_allowed && !m->emulate && m->gran != PMEM2_GRANULARITY_PAGE &&
-		  len >= PM_MEDIA_NT_MIN;
+	bool big = nt_allowed && !m->emulate && len >= PM_MEDIA_NT_MIN;
+	bool nt = big && m->gran != PMEM2_GRANULARITY_PAGE;
 	unsigned flags = nt ? PMEM2_F_MEM_NONTEMPORAL | PMEM2_F_MEM_NODRAIN : PMEM2_F_MEM_NOFLUSH;
 
+	if (big)
+		__atomic_add_fetch(&m->streamed, len, __ATOMIC_RELAXED);
 	if (m->emulate && src)
 		memcpy(dst, src, len);
 	else if (m->emulate)
 		memset(dst, 0, len);
+	else if (big && !nt && src)
+		pm_stream_copy(dst, src, len);
+	else if (big && !nt)
+		pm_stream_zero(dst, len);
 	else if (src)
 		m->memcpy_fn(dst, src, len, flags);
 	else

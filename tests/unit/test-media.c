@@ -259,6 +259,89 @@ static void test_msync_skipped_in_ram(void)
 	g_unsetenv("PMEM2_FORCE_GRANULARITY");
 }
 
+/* big_stores -- PM_MEDIA_NT_MIN bytes and more are stored non-temporally
+ * at every granularity, small ones not; the bytes land exactly where
+ * asked, whatever the alignment, and a neighbour is untouched. Only where
+ * no page-sized flush is needed is the range then durable without one. */
+static void big_stores(const char *gran, bool durable)
+{
+	g_autofree char *path = unit_pool_file(SIZE);
+	/* (offset, length): aligned, odd at both ends, shorter than a line
+	 * past the threshold, and one byte short of it (not streamed) */
+	static const size_t cases[][2] = {
+		{ 65536, UNIT_MiB }, { 4096 + 3, PM_MEDIA_NT_MIN + 61 },
+		{ 2 * UNIT_MiB + 17, PM_MEDIA_NT_MIN + 5 }, { 3 * UNIT_MiB + 9, PM_MEDIA_NT_MIN - 1 },
+	};
+	g_autofree uint8_t *buf = g_malloc(UNIT_MiB);
+	struct pm_media *m = NULL;
+	uint8_t *base;
+
+	g_setenv("PMEM2_FORCE_GRANULARITY", gran, TRUE);
+	g_assert_cmpint(pm_media_open(path, 0, &m), ==, 0);
+	g_unsetenv("PMEM2_FORCE_GRANULARITY");
+	base = pm_media_base(m);
+	for (size_t i = 0; i < G_N_ELEMENTS(cases); i++) {
+		size_t off = cases[i][0], len = cases[i][1];
+		bool big = len >= PM_MEDIA_NT_MIN;
+		uint64_t s0 = pm_media_streamed(m);
+
+		memset(base + off - 64, 0xee, len + 128);
+		unit_pattern(buf, off, len, (uint32_t)i + 1);
+		g_assert_cmpint(pm_media_copy_nt(m, base + off, buf, len), ==, big && durable);
+		g_assert_cmpuint(pm_media_streamed(m) - s0, ==, big ? len : 0);
+		g_assert_cmpmem(base + off, len, buf, len);
+		for (size_t k = 1; k <= 64; k++) {
+			g_assert_cmpuint(base[off - k], ==, 0xee);
+			g_assert_cmpuint(base[off + len - 1 + k], ==, 0xee);
+		}
+		g_assert_cmpint(pm_media_zero_nt(m, base + off + 1, len - 2), ==,
+				len - 2 >= PM_MEDIA_NT_MIN && durable);
+		g_assert_cmpuint(base[off], ==, buf[0]);
+		g_assert_cmpuint(base[off + len - 1], ==, buf[len - 1]);
+		for (size_t k = 1; k < len - 1; k++)
+			if (base[off + k])
+				g_error("byte %zu of a zeroed range of %zu is %u", k, len - 2, base[off + k]);
+	}
+	pm_media_delete(&m);
+}
+
+static void test_big_stores_page(void)
+{
+	big_stores("page", false);
+}
+
+static void test_big_stores_cache_line(void)
+{
+	big_stores("cache_line", true);
+}
+
+/* a page-granularity pool in a disk file: streamed bytes reach the file
+ * with the range's flush (msync), as ordinary stores do */
+static void test_streamed_bytes_reach_file(void)
+{
+	g_autofree char *cwd = g_get_current_dir();
+	g_autofree char *path = pool_file_in(cwd, SIZE);
+	g_autofree uint8_t *buf = g_malloc(UNIT_MiB), *back = g_malloc(UNIT_MiB);
+	struct pm_media *m = NULL;
+	uint8_t *base;
+	int fd;
+
+	g_setenv("PMEM2_FORCE_GRANULARITY", "page", TRUE);
+	g_assert_cmpint(pm_media_open(path, 0, &m), ==, 0);
+	g_unsetenv("PMEM2_FORCE_GRANULARITY");
+	base = pm_media_base(m);
+	unit_pattern(buf, 0, UNIT_MiB, 9);
+	g_assert_false(pm_media_copy_nt(m, base + UNIT_MiB + 5, buf, UNIT_MiB - 5));
+	g_assert_cmpuint(pm_media_streamed(m), ==, UNIT_MiB - 5);
+	pm_media_persist(m, base + UNIT_MiB + 5, UNIT_MiB - 5);
+	fd = open(path, O_RDONLY);
+	g_assert_cmpint(fd, >=, 0);
+	g_assert_cmpint(pread(fd, back, UNIT_MiB - 5, UNIT_MiB + 5), ==, UNIT_MiB - 5);
+	g_assert_cmpmem(back, UNIT_MiB - 5, buf, UNIT_MiB - 5);
+	close(fd);
+	pm_media_delete(&m);
+}
+
 /* a page the media cannot serve (the file truncated under the mapping)
  * reads as zeros and is reported to the thread, once */
 static void test_sigbus_is_a_media_error(void)
@@ -331,6 +414,9 @@ int main(int argc, char **argv)
 	unit_add("/media/open-map", test_open_map);
 	unit_add("/media/page-flushes-gathered", test_page_flushes_gathered);
 	unit_add("/media/msync-skipped-in-ram", test_msync_skipped_in_ram);
+	unit_add("/media/big-stores-page", test_big_stores_page);
+	unit_add("/media/big-stores-cache-line", test_big_stores_cache_line);
+	unit_add("/media/streamed-bytes-reach-file", test_streamed_bytes_reach_file);
 	unit_add("/media/sigbus-is-a-media-error", test_sigbus_is_a_media_error);
 	unit_add("/media/copy-out-fails-on-media-error", test_copy_out_fails_on_media_error);
 	unit_add("/media/persist-reaches-file", test_persist_reaches_file);

@@ -1,0 +1,16 @@
+/* stream.h -- copies and zeroing with non-temporal stores, for the media
+ * layer at page granularity, where libpmem2 offers none without an msync
+ * per call (media.c, store()) */
+#ifndef PM_STREAM_H
+#define PM_STREAM_H
+
+#include <stddef.h>
+
+/* copy -- memcpy(dst, src, len) with stores that bypass the CPU caches,
+ * ordered (sfence) before the caller's next store; the ranges must not
+ * overlap */
+void pm_stream_copy(void *dst, const void *src, size_t len);
+/* zero -- memset(dst, 0, len) likewise */
+void pm_stream_zero(void *dst, size_t len);
+
+#endif
