@@ -513,32 +513,34 @@ void pm_media_persist(struct pm_media *m, const void *addr, size_t len)
  * from memory first). On media that need no page-sized flush (cache-line
  * or byte granularity) libpmem2 does it, flushing the partial cache lines
  * at either end itself, and the range is durable at the next drain:
- * returns true. At page granularity stream.c does it, because libpmem2
- * 1.12 makes such a store there only with an msync of the range after
- * every call (a synchronous write-back per request on a disk-backed pool);
- * the range still needs its page flush: returns false, as does any other
- * store, which flushes nothing. Emulation models only flushed cache lines,
- * so it never takes the non-temporal path. */
+ * returns true. At page granularity stream.c does it: libpmem2 1.12 makes
+ * non-temporal stores there only with an msync of the range after every
+ * call (a synchronous write-back per request on a disk-backed pool), and
+ * checks PMEM2_F_MEM_NOFLUSH first, so NONTEMPORAL|NOFLUSH silently gives
+ * ordinary stores. The range still needs its page flush: returns false,
+ * as does any other store, which flushes nothing. Emulation models only
+ * flushed cache lines, so it never takes the non-temporal path. */
 static bool store(struct pm_media *m, void *dst, const void *src, size_t len, bool nt_allowed)
 {
 	bool big = nt_allowed && !m->emulate && len >= PM_MEDIA_NT_MIN;
 	bool nt = big && m->gran != PMEM2_GRANULARITY_PAGE;
 	unsigned flags = nt ? PMEM2_F_MEM_NONTEMPORAL | PMEM2_F_MEM_NODRAIN : PMEM2_F_MEM_NOFLUSH;
+	bool streamed = nt;
 
-	if (big)
-		__atomic_add_fetch(&m->streamed, len, __ATOMIC_RELAXED);
 	if (m->emulate && src)
 		memcpy(dst, src, len);
 	else if (m->emulate)
 		memset(dst, 0, len);
 	else if (big && !nt && src)
-		pm_stream_copy(dst, src, len);
+		streamed = pm_stream_copy(dst, src, len);
 	else if (big && !nt)
-		pm_stream_zero(dst, len);
+		streamed = pm_stream_zero(dst, len);
 	else if (src)
 		m->memcpy_fn(dst, src, len, flags);
 	else
 		m->memset_fn(dst, 0, len, flags);
+	if (streamed)
+		__atomic_add_fetch(&m->streamed, len, __ATOMIC_RELAXED);
 	if (nt)
 		__atomic_add_fetch(&m->flushed, len, __ATOMIC_RELAXED);
 	return nt;

@@ -78,8 +78,10 @@ void pm_media_drain(struct pm_media *m);
 void pm_media_persist(struct pm_media *m, const void *addr, size_t len);
 /* copy -- copy into the pool without flushing (flushed later, by fsync) */
 void pm_media_copy(struct pm_media *m, void *dst, const void *src, size_t len);
-/* copy_nt -- copy into the pool; when len is at least PM_MEDIA_NT_MIN
- * (and not under crash emulation), with stores that bypass the CPU caches.
+/* copy_nt -- copy into the pool (the ranges must not overlap); when len is
+ * at least PM_MEDIA_NT_MIN (and not under crash emulation), with stores
+ * that bypass the CPU caches (on x86-64 at page granularity; wherever
+ * libpmem2 gives them at finer ones).
  * Returns true when the bytes are then durable after the next drain, with
  * no flush: non-temporal stores on media that need no page-sized flush
  * (cache-line or byte granularity). Otherwise (a smaller copy, or page
@@ -89,9 +91,10 @@ void pm_media_copy(struct pm_media *m, void *dst, const void *src, size_t len);
 bool pm_media_copy_nt(struct pm_media *m, void *dst, const void *src, size_t len);
 /* zero_nt -- pm_media_zero with non-temporal stores, under the same rule
  * as pm_media_copy_nt; returns true when the range needs only a drain */
-/* streamed -- bytes stored with non-temporal stores so far */
-uint64_t pm_media_streamed(const struct pm_media *m);
 bool pm_media_zero_nt(struct pm_media *m, void *dst, size_t len);
+/* streamed -- bytes stored non-temporally so far (by stream.c at page
+ * granularity, or asked of libpmem2 at finer ones) */
+uint64_t pm_media_streamed(const struct pm_media *m);
 /* zero -- clear a range of the pool without flushing */
 void pm_media_zero(struct pm_media *m, void *dst, size_t len);
 

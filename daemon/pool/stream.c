@@ -3,9 +3,12 @@
  * A large write into the pool lands on lines that are not in the CPU
  * caches: an ordinary store first reads each line from memory (read for
  * ownership) and writes it back later, two transfers per line written; a
- * non-temporal store writes the line once and reads nothing. SSE2 is in every x86-64 CPU, and 16-byte streaming stores
- * fill the write-combining buffers as well as wider ones do when memory,
- * not the core, bounds the copy. Elsewhere this is plain memcpy/memset. */
+ * non-temporal store writes the line once and reads nothing. SSE2 is in
+ * every x86-64 CPU, and 16-byte streaming stores fill the write-combining
+ * buffers as well as wider ones do when memory, not the core, bounds the
+ * copy. The destination is first brought to a line boundary, so that no
+ * line mixes ordinary and streaming stores but the two partial ones at
+ * either end. Elsewhere this is plain memcpy/memset. */
 #include <stdint.h>
 #include <string.h>
 
@@ -16,15 +19,15 @@
 
 #define LINE 64
 
-/* head -- bytes before dst reaches 16-byte alignment, at most len */
+/* head -- bytes before dst reaches a line boundary, at most len */
 static size_t head(const void *dst, size_t len)
 {
-	size_t n = (16 - ((uintptr_t)dst & 15)) & 15;
+	size_t n = (LINE - ((uintptr_t)dst & (LINE - 1))) & (LINE - 1);
 
 	return n < len ? n : len;
 }
 
-void pm_stream_copy(void *dst, const void *src, size_t len)
+bool pm_stream_copy(void *dst, const void *src, size_t len)
 {
 	char *d = dst;
 	const char *s = src;
@@ -46,9 +49,10 @@ void pm_stream_copy(void *dst, const void *src, size_t len)
 	/* streaming stores are weakly ordered: the data must be visible before
 	 * anything the caller stores next (a commit record, an msync) */
 	_mm_sfence();
+	return true;
 }
 
-void pm_stream_zero(void *dst, size_t len)
+bool pm_stream_zero(void *dst, size_t len)
 {
 	char *d = dst;
 	size_t n = head(d, len);
@@ -64,18 +68,21 @@ void pm_stream_zero(void *dst, size_t len)
 	}
 	memset(d, 0, len);
 	_mm_sfence();
+	return true;
 }
 
 #else
 
-void pm_stream_copy(void *dst, const void *src, size_t len)
+bool pm_stream_copy(void *dst, const void *src, size_t len)
 {
 	memcpy(dst, src, len);
+	return false;
 }
 
-void pm_stream_zero(void *dst, size_t len)
+bool pm_stream_zero(void *dst, size_t len)
 {
 	memset(dst, 0, len);
+	return false;
 }
 
 #endif
