@@ -62,6 +62,8 @@ static void usage(const char *prog)
 	       "                           counted from the opening of the pool\n"
 	       "    -o allow_other         let other users in (needs user_allow_other in\n"
 	       "                           /etc/fuse.conf for non-root mounts)\n"
+	       "    -o max_read=N          largest read request, 4096 to 1048576 bytes\n"
+	       "                           (default: the largest request, 1 MiB)\n"
 	       "    -o max_threads=N       worker threads, 1 to 100000 (default 10);\n"
 	       "                           libfuse's clone_fd and max_idle_threads are\n"
 	       "                           accepted and ignored\n"
@@ -201,6 +203,7 @@ int main(int argc, char *argv[])
 		goto out_args;
 	}
 	mnt.timeout = o.timeout;
+	mnt.max_read = o.max_read;
 	mnt.writeback = !o.no_writeback && !o.ro;
 	pm_fs_info(mnt.fs, &info);
 	if (o.sync && !o.ro && pm_fs_set_default_sync(mnt.fs, o.sync) != 0) {

@@ -115,6 +115,9 @@ static void pm_op_init(void *userdata, struct fuse_conn_info *conn)
 	 * mount's backing device (bdi.c raised it before this request) */
 	if (mnt->max_readahead)
 		conn->max_readahead = mnt->max_readahead;
+	/* libfuse 3.17 fails INIT (EPROTO) unless init() repeats the value of
+	 * the max_read mount option, and it gives init() no way to read it */
+	conn->max_read = mnt->max_read;
 	/* a handle with direct I/O may still be mapped shared (ops.c,
 	 * pm_op_create): without it, such a mapping would fail */
 	mnt->excl_direct = mnt->writeback && fuse_set_feature_flag(conn, FUSE_CAP_DIRECT_IO_ALLOW_MMAP);

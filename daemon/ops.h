@@ -14,6 +14,7 @@ struct pm_mount {
 	double timeout;  /* entry and attribute cache timeout, seconds */
 	bool writeback;  /* kernel writeback cache */
 	unsigned max_readahead; /* bytes; 0: the kernel's offer */
+	unsigned max_read;      /* bytes, -o max_read=; 0: not given */
 	bool excl_direct; /* O_EXCL creations get direct I/O (see ops.c) */
 	/* writes begun and finished: how a stop knows the kernel's queue of
 	 * writeback requests has drained (stop.c) */

@@ -1,4 +1,5 @@
 /* options.c -- the daemon's command line (options.h) */
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -7,6 +8,7 @@
 
 #define OPT(t, p) { t, offsetof(struct pm_options, p), 1 }
 enum { KEY_RO = 1 };
+#define MAX_READ_UNSET UINT_MAX
 static const struct fuse_opt option_spec[] = {
 	OPT("sync=%s", sync),
 	OPT("timeout=%lf", timeout),
@@ -18,6 +20,9 @@ static const struct fuse_opt option_spec[] = {
 	OPT("crash_emulation", crash_emulation),
 	OPT("crash_at=%lu", crash_at),
 	OPT("nonempty", nonempty),
+	/* libfuse's mount option, which pmfuse must also repeat at INIT */
+	OPT("max_read=%u", max_read),
+	FUSE_OPT_KEY("max_read=", FUSE_OPT_KEY_KEEP),
 	OPT("-h", show_help),
 	OPT("--help", show_help),
 	OPT("-V", show_version),
@@ -77,6 +82,7 @@ int pm_options_parse(struct fuse_args *args, struct pm_options *o, char *err, si
 	o->spin_us = 200;
 	o->log_max = FUSE_LOG_INFO;
 	o->policy.kind = PM_SYNC_FSYNC;
+	o->max_read = MAX_READ_UNSET;
 	err[0] = '\0';
 	/* libfuse's parsers log their own one-line reasons: err stays empty */
 	if (fuse_opt_parse(args, o, option_spec, opt_proc) != 0)
@@ -114,6 +120,13 @@ int pm_options_parse(struct fuse_args *args, struct pm_options *o, char *err, si
 		snprintf(err, errlen, "invalid max_threads (1 to 100000 worker threads)");
 		return -1;
 	}
+	if (o->max_read != MAX_READ_UNSET && (o->max_read < 4096 || o->max_read > 1048576)) {
+		/* the kernel reads at least a page, and at most max_pages (1 MiB) */
+		snprintf(err, errlen, "invalid max_read (4096 to 1048576 bytes)");
+		return -1;
+	}
+	if (o->max_read == MAX_READ_UNSET)
+		o->max_read = 0;
 	if (o->debug)
 		o->log_max = FUSE_LOG_DEBUG; /* -d: every request is logged */
 	if (!(o->timeout >= 0)) {

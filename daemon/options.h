@@ -36,6 +36,7 @@ struct pm_options {
 	int debug;               /* -d */
 	int singlethread;        /* -s */
 	unsigned max_threads;    /* -o max_threads= */
+	unsigned max_read;       /* -o max_read= (bytes), kept for libfuse; 0: not given */
 	char *spin, *loglevel;   /* as given */
 };
 

@@ -303,6 +303,10 @@ def test_posix_locks_between_processes(mount):
     ("sync=periodic=0ms", "invalid sync policy"),
     ("loglevel=loud", "invalid loglevel"),
     ("loglevel=", "invalid loglevel"),
+    ("max_read=100", "invalid max_read"),
+    ("max_read=0", "invalid max_read"),
+    ("max_read=2000000", "invalid max_read"),
+    ("max_read=abc", "invalid parameter"),
 ])
 def test_bad_options_are_refused_before_mounting(pool, opts, words):
     """Bad -o values: one clear line, a non-zero exit, nothing mounted."""
@@ -310,6 +314,22 @@ def test_bad_options_are_refused_before_mounting(pool, opts, words):
     err = daemon_refuses(pool, opts)
     assert words in err, err
     assert len(err.splitlines()) == 1, f"one line expected: {err!r}"
+
+
+def test_max_read_option(pool):
+    """-o max_read=N, libfuse's mount option, which libfuse 3.17 also wants
+    repeated by init() (else INIT fails with EPROTO after the mount): the
+    kernel takes it, and a file read cold in requests of that size comes
+    back whole."""
+    from pmtest import MiB, mount_entry, pattern
+    data = pattern(3 * MiB + 5, 7)
+    with Mount(pool, "max_read=131072") as m:
+        opts = mount_entry(m.dir)["super_options"].split(",")
+        assert "max_read=131072" in opts, opts
+        write_file(m.path("f"), data)
+        m.remount()  # an empty page cache: the reads reach the daemon
+        assert "max_read=131072" in mount_entry(m.dir)["super_options"].split(",")
+        assert read_file(m.path("f")) == data
 
 
 def test_mount_line_names_pool_size_granularity_and_policy(pool):
