@@ -14,7 +14,7 @@
 
 #include "stream.h"
 
-#if defined(__x86_64__) && defined(__SSE2__)
+#if PM_STREAM_NT
 #include <emmintrin.h>
 
 #define LINE 64

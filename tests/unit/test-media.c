@@ -6,6 +6,7 @@
 #include <unistd.h>
 
 #include "media.h"
+#include "stream.h"
 #include "unit.h"
 
 #define SIZE (8 * UNIT_MiB)
@@ -259,13 +260,6 @@ static void test_msync_skipped_in_ram(void)
 	g_unsetenv("PMEM2_FORCE_GRANULARITY");
 }
 
-/* does stream.c make non-temporal stores on this CPU? */
-#if defined(__x86_64__) && defined(__SSE2__)
-#define STREAMS true
-#else
-#define STREAMS false
-#endif
-
 /* big_stores -- PM_MEDIA_NT_MIN bytes and more are stored non-temporally
  * (at page granularity where stream.c can), small ones not; the bytes land
  * exactly where asked, whatever the alignment, and a neighbour is
@@ -315,7 +309,7 @@ static void big_stores(const char *gran, bool durable, bool streams)
 
 static void test_big_stores_page(void)
 {
-	big_stores("page", false, STREAMS);
+	big_stores("page", false, PM_STREAM_NT);
 }
 
 static void test_big_stores_cache_line(void)
@@ -344,7 +338,7 @@ static void test_streamed_bytes_read_through_file(void)
 	unit_pattern(buf, 0, UNIT_MiB, 9);
 	os0 = pm_media_os_flushes(m);
 	g_assert_false(pm_media_copy_nt(m, base + UNIT_MiB + 5, buf, UNIT_MiB - 5));
-	g_assert_cmpuint(pm_media_streamed(m), ==, STREAMS ? UNIT_MiB - 5 : 0);
+	g_assert_cmpuint(pm_media_streamed(m), ==, PM_STREAM_NT ? UNIT_MiB - 5 : 0);
 	g_assert_cmpuint(pm_media_os_flushes(m), ==, os0); /* none made by the copy */
 	pm_media_persist(m, base + UNIT_MiB + 5, UNIT_MiB - 5);
 	g_assert_cmpuint(pm_media_os_flushes(m), >, os0);
