@@ -185,7 +185,7 @@ static ssize_t write_locked(struct pm_fs *fs, struct pm_ino *pi, uint64_t off, c
 			pm_persist(fs, di, sizeof(*di));
 		pm_inode_touch(fs, pi->ino, true, true);
 		pm_sync_dirty(fs, pi, &di->mtime, 2 * sizeof(struct pm_time));
-		__atomic_add_fetch(&fs->ctr.bytes_written, (uint64_t)ret, __ATOMIC_RELAXED);
+		pm_counters_add(&fs->ctr, PM_BYTES_WRITTEN, (uint64_t)ret);
 		if (di->sync_policy == PM_SYNC_IMMEDIATE)
 			pm_sync_inode(fs, pi); /* durable when the write returns */
 		else if (di->sync_policy == PM_SYNC_PERIODIC)
@@ -305,7 +305,7 @@ int pm_fs_fsync(struct pm_fs *fs, uint64_t ino)
 		return 0;
 	if ((ret = pm_ino_live(fs, ino, &pi)))
 		return ret;
-	__atomic_add_fetch(&fs->ctr.fsyncs, 1, __ATOMIC_RELAXED);
+	pm_counters_add(&fs->ctr, PM_FSYNCS, 1);
 	pthread_rwlock_wrlock(&pi->lock);
 	if (pm_dinode(fs, ino)->sync_policy != PM_SYNC_NEVER)
 		pm_sync_inode(fs, pi);

@@ -116,8 +116,10 @@ int pm_fs_open(const char *path, unsigned flags, struct pm_fs **out)
 	struct pm_fs *fs = &p->fs;
 	int ret;
 
-	if (!p)
+	if (!p || pm_counters_init(&fs->ctr, PM_FS_STATS)) {
+		free(p);
 		return pm_err(ENOMEM, "out of memory");
+	}
 	fs->rdonly = flags & PM_FS_RDONLY;
 	if ((ret = pm_media_open(path, (pm_rdonly(fs) ? PM_MEDIA_RDONLY : 0) |
 					     ((flags & PM_FS_EMULATE) ? PM_MEDIA_EMULATE : 0), &fs->m)))
@@ -197,6 +199,7 @@ err_icache:
 err_media:
 	pm_media_delete(&fs->m);
 err_free:
+	pm_counters_fini(&fs->ctr);
 	free(p);
 	return ret;
 }
@@ -227,6 +230,7 @@ void pm_fs_close(struct pm_fs **fsp)
 	pthread_rwlock_destroy(&fs->ns_lock);
 	pthread_mutex_destroy(&fs->dirload_lock);
 	pthread_mutex_destroy(&fs->icache_lock);
+	pm_counters_fini(&fs->ctr);
 	free(fs);
 	*fsp = NULL;
 }

@@ -8,6 +8,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include "counters.h"
 #include "format.h"
 #include "media.h"
 
@@ -53,6 +54,9 @@ static inline uint64_t pm_range_merge(struct pm_range *r, uint64_t off, uint64_t
 	return off + len - end;
 }
 
+/* the file system's statistics (pmfusectl stats), in struct pm_fs's ctr */
+enum pm_fs_stat { PM_BYTES_WRITTEN, PM_FSYNCS, PM_DIRTY_BYTES, PM_PERIODIC_FLUSHES, PM_FS_STATS };
+
 struct pm_fs {
 	struct pm_media *m;
 	uint8_t *base;
@@ -72,9 +76,7 @@ struct pm_fs {
 	uint64_t *bmap;                 /* data blocks in use, bit per block */
 	uint64_t free_blocks;
 	uint64_t cursor;
-	struct {                        /* statistics, updated atomically */
-		uint64_t bytes_written, fsyncs, dirty_bytes, periodic_flushes;
-	} ctr;
+	struct pm_counters ctr;         /* statistics (enum pm_fs_stat), per CPU */
 	pthread_mutex_t periodic_lock;
 	GHashTable *periodic_dirty;     /* inode numbers with data for the flusher */
 	GHashTable *periodic_open;      /* open files with the periodic policy */

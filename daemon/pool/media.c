@@ -13,6 +13,7 @@
 #include <sys/vfs.h>
 #include <unistd.h>
 
+#include "counters.h"
 #include "err.h"
 #include "media.h"
 #include "stream.h"
@@ -33,11 +34,19 @@ struct pm_media {
 	pmem2_memset_fn memset_fn;
 	bool emulate;            /* crash emulation: base is a private copy */
 	uint64_t events, crash_at;
-	uint64_t flushes, drains, flushed; /* statistics */
-	uint64_t streamed;   /* bytes stored with non-temporal stores */
-	uint64_t os_flushes; /* flushes for the OS (msyncs on page granularity, made or elided) */
+	struct pm_counters ctr; /* enum media_stat, per CPU */
 	uint64_t faults;     /* SIGBUS taken in the mapping (media errors) */
 	uint64_t fault_off;  /* pool offset of the last one */
+};
+
+/* statistics (pm_media_counts) */
+enum media_stat {
+	FLUSHES,
+	DRAINS,
+	FLUSHED,    /* bytes */
+	STREAMED,   /* bytes stored with non-temporal stores */
+	OS_FLUSHES, /* flushes for the OS (msyncs on page granularity, made or elided) */
+	STATS
 };
 
 /* --- media errors ------------------------------------------------------
@@ -239,8 +248,10 @@ int pm_media_open(const char *path, unsigned flags, struct pm_media **out)
 	struct stat st;
 	int ret;
 
-	if (!m)
+	if (!m || pm_counters_init(&m->ctr, STATS)) {
+		free(m);
 		return pm_err(ENOMEM, "out of memory");
+	}
 	m->fd = open(path, ((flags & PM_MEDIA_RDONLY) ? O_RDONLY : O_RDWR) | O_CLOEXEC);
 	if (m->fd < 0) {
 		ret = pm_err(errno, "cannot open %s: %s", path, strerror(errno));
@@ -314,6 +325,7 @@ err_source:
 err_close:
 	close(m->fd);
 err_free:
+	pm_counters_fini(&m->ctr);
 	free(m);
 	return ret;
 }
@@ -331,7 +343,7 @@ err_free:
 
 static void os_flush(struct pm_media *m, const void *addr, size_t len)
 {
-	__atomic_add_fetch(&m->os_flushes, 1, __ATOMIC_RELAXED);
+	pm_counters_add(&m->ctr, OS_FLUSHES, 1);
 	/* measured on this project's 2-CPU VM: a quarter of the daemon's time
 	 * in rm -rf went to msyncs that did nothing */
 	if (!m->in_ram)
@@ -340,7 +352,7 @@ static void os_flush(struct pm_media *m, const void *addr, size_t len)
 
 uint64_t pm_media_os_flushes(const struct pm_media *m)
 {
-	return __atomic_load_n(&m->os_flushes, __ATOMIC_RELAXED);
+	return pm_counters_get(&m->ctr, OS_FLUSHES);
 }
 
 static __thread struct {
@@ -397,6 +409,7 @@ void pm_media_delete(struct pm_media **mp)
 		pmem2_map_delete(&m->map);
 	pmem2_source_delete(&m->src);
 	close(m->fd); /* drops the pool lock */
+	pm_counters_fini(&m->ctr);
 	free(m);
 	*mp = NULL;
 }
@@ -454,22 +467,22 @@ static void emulated_flush(struct pm_media *m, const void *addr, size_t len)
 
 void pm_media_counts(const struct pm_media *m, uint64_t *flushes, uint64_t *drains, uint64_t *bytes)
 {
-	*flushes = __atomic_load_n(&m->flushes, __ATOMIC_RELAXED);
-	*drains = __atomic_load_n(&m->drains, __ATOMIC_RELAXED);
-	*bytes = __atomic_load_n(&m->flushed, __ATOMIC_RELAXED);
+	*flushes = pm_counters_get(&m->ctr, FLUSHES);
+	*drains = pm_counters_get(&m->ctr, DRAINS);
+	*bytes = pm_counters_get(&m->ctr, FLUSHED);
 }
 
 uint64_t pm_media_streamed(const struct pm_media *m)
 {
-	return __atomic_load_n(&m->streamed, __ATOMIC_RELAXED);
+	return pm_counters_get(&m->ctr, STREAMED);
 }
 
 void pm_media_flush(struct pm_media *m, const void *addr, size_t len)
 {
 	if (!len)
 		return;
-	__atomic_add_fetch(&m->flushes, 1, __ATOMIC_RELAXED);
-	__atomic_add_fetch(&m->flushed, len, __ATOMIC_RELAXED);
+	pm_counters_add(&m->ctr, FLUSHES, 1);
+	pm_counters_add(&m->ctr, FLUSHED, len);
 	if (m->emulate) {
 		event(m);
 		emulated_flush(m, addr, len);
@@ -483,7 +496,7 @@ void pm_media_flush(struct pm_media *m, const void *addr, size_t len)
 
 void pm_media_drain(struct pm_media *m)
 {
-	__atomic_add_fetch(&m->drains, 1, __ATOMIC_RELAXED);
+	pm_counters_add(&m->ctr, DRAINS, 1);
 	if (m->emulate) {
 		event(m);
 		return;
@@ -501,9 +514,9 @@ void pm_media_persist(struct pm_media *m, const void *addr, size_t len)
 		pm_media_drain(m);
 		return;
 	}
-	__atomic_add_fetch(&m->flushes, 1, __ATOMIC_RELAXED);
-	__atomic_add_fetch(&m->flushed, len, __ATOMIC_RELAXED);
-	__atomic_add_fetch(&m->drains, 1, __ATOMIC_RELAXED);
+	pm_counters_add(&m->ctr, FLUSHES, 1);
+	pm_counters_add(&m->ctr, FLUSHED, len);
+	pm_counters_add(&m->ctr, DRAINS, 1);
 	m->persist(addr, len);
 }
 
@@ -540,9 +553,9 @@ static bool store(struct pm_media *m, void *dst, const void *src, size_t len, bo
 	else
 		m->memset_fn(dst, 0, len, flags);
 	if (streamed)
-		__atomic_add_fetch(&m->streamed, len, __ATOMIC_RELAXED);
+		pm_counters_add(&m->ctr, STREAMED, len);
 	if (nt)
-		__atomic_add_fetch(&m->flushed, len, __ATOMIC_RELAXED);
+		pm_counters_add(&m->ctr, FLUSHED, len);
 	return nt;
 }
 

@@ -18,7 +18,7 @@ void pm_sync_dirty(struct pm_fs *fs, struct pm_ino *pi, const void *p, size_t le
 		grew = len;
 	}
 	pi->dirty_len += grew;
-	__atomic_add_fetch(&fs->ctr.dirty_bytes, grew, __ATOMIC_RELAXED);
+	pm_counters_add(&fs->ctr, PM_DIRTY_BYTES, grew);
 }
 
 static gint range_cmp(gconstpointer a, gconstpointer b)
@@ -52,7 +52,7 @@ void pm_sync_inode(struct pm_fs *fs, struct pm_ino *pi)
 	if (pi->dirty && pi->dirty->len) {
 		flush_ranges(fs, pi->dirty);
 		pm_media_drain(fs->m); /* the data and tree nodes are durable */
-		__atomic_sub_fetch(&fs->ctr.dirty_bytes, pi->dirty_len, __ATOMIC_RELAXED);
+		pm_counters_add(&fs->ctr, PM_DIRTY_BYTES, -(uint64_t)pi->dirty_len);
 		pi->dirty_len = 0;
 	} else if (pi->needs_drain) {
 		pm_media_drain(fs->m);
@@ -72,7 +72,7 @@ void pm_sync_discard(struct pm_fs *fs, struct pm_ino *pi)
 {
 	if (pi->dirty)
 		g_array_set_size(pi->dirty, 0);
-	__atomic_sub_fetch(&fs->ctr.dirty_bytes, pi->dirty_len, __ATOMIC_RELAXED);
+	pm_counters_add(&fs->ctr, PM_DIRTY_BYTES, -(uint64_t)pi->dirty_len);
 	pi->dirty_len = 0;
 	pi->size_dirty = false;
 	pi->needs_drain = false;
@@ -119,7 +119,7 @@ unsigned pm_fs_flush_periodic(struct pm_fs *fs)
 	}
 	g_hash_table_destroy(todo);
 	if (n)
-		__atomic_add_fetch(&fs->ctr.periodic_flushes, 1, __ATOMIC_RELAXED);
+		pm_counters_add(&fs->ctr, PM_PERIODIC_FLUSHES, 1);
 	return n;
 }
 

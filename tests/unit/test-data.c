@@ -566,19 +566,19 @@ static void test_release_cost(void)
 	g_assert_cmpint(pm_fs_ref(fs, small, &a), ==, 0);
 	g_assert_cmpint(pm_fs_ref(fs, big, &a), ==, 0);
 	unit_write_pattern(fs, big, 8192, 16384, 2); /* in place, below the non-temporal size */
-	g_assert_cmpuint(fs->ctr.dirty_bytes, >=, 16384);
+	g_assert_cmpuint(pm_counters_get(&fs->ctr, PM_DIRTY_BYTES), >=, 16384);
 
 	pm_media_counts(fs->m, &f0, &d0, &b0);
 	g_assert_cmpint(pm_fs_unlink(fs, PM_ROOT_INO, "small"), ==, 0);
 	pm_fs_forget(fs, small, 1);
 	pm_media_counts(fs->m, &f1, &d1, &b1);
 	g_assert_cmpint(pm_fs_unlink(fs, PM_ROOT_INO, "big"), ==, 0);
-	g_assert_cmpuint(fs->ctr.dirty_bytes, >=, 16384); /* an open-unlinked file keeps it */
+	g_assert_cmpuint(pm_counters_get(&fs->ctr, PM_DIRTY_BYTES), >=, 16384); /* an open-unlinked file keeps it */
 	pm_fs_forget(fs, big, 1);
 	pm_media_counts(fs->m, &f2, &d2, &b2);
 	g_assert_cmpuint(d2 - d1, ==, d1 - d0);
 	g_assert_cmpuint(b2 - b1, <, 16384);
-	g_assert_cmpuint(fs->ctr.dirty_bytes, ==, 0);
+	g_assert_cmpuint(pm_counters_get(&fs->ctr, PM_DIRTY_BYTES), ==, 0);
 	unit_statfs(fs, &st);
 	g_assert_cmpuint(st.bfree, ==, st0.bfree);
 	g_assert_cmpuint(st.ffree, ==, st0.ffree);
