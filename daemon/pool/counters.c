@@ -31,17 +31,19 @@ void pm_counters_fini(struct pm_counters *c)
 	c->v = NULL;
 }
 
-void pm_counters_add(struct pm_counters *c, unsigned i, uint64_t delta)
+uint64_t *pm_counters_here(struct pm_counters *c)
 {
-	int cpu = sched_getcpu(); /* glibc reads it from the thread's rseq area */
+	int cpu = sched_getcpu(); /* glibc reads it from the thread's rseq area: 3 ns here */
 	unsigned line = cpu < 0 ? 0 : (unsigned)cpu;
 
 	if (line >= c->lines) /* no division on the common path */
 		line %= c->lines;
+	return &c->v[(size_t)line * c->stride];
+}
 
-	/* atomic still: a thread may move after sched_getcpu(), and threads
-	 * of one CPU share its line; the line is this CPU's, so it stays here */
-	__atomic_add_fetch(&c->v[(size_t)line * c->stride + i], delta, __ATOMIC_RELAXED);
+void pm_counters_add(struct pm_counters *c, unsigned i, uint64_t delta)
+{
+	pm_counters_bump(pm_counters_here(c), i, delta);
 }
 
 uint64_t pm_counters_get(const struct pm_counters *c, unsigned i)

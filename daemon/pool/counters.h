@@ -24,6 +24,16 @@ int pm_counters_init(struct pm_counters *c, unsigned n);
 void pm_counters_fini(struct pm_counters *c);
 /* add delta (two's complement: a subtraction too) to counter i */
 void pm_counters_add(struct pm_counters *c, unsigned i, uint64_t delta);
+/* this CPU's line, for several adds in a row: pm_counters_bump() */
+uint64_t *pm_counters_here(struct pm_counters *c);
+
+static inline void pm_counters_bump(uint64_t *line, unsigned i, uint64_t delta)
+{
+	/* atomic still: a thread may move after pm_counters_here(), and
+	 * threads of one CPU share its line; the line is this CPU's, so it
+	 * stays in this CPU's cache */
+	__atomic_add_fetch(&line[i], delta, __ATOMIC_RELAXED);
+}
 /* the sum of counter i over every CPU */
 uint64_t pm_counters_get(const struct pm_counters *c, unsigned i);
 

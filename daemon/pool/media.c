@@ -481,8 +481,9 @@ void pm_media_flush(struct pm_media *m, const void *addr, size_t len)
 {
 	if (!len)
 		return;
-	pm_counters_add(&m->ctr, FLUSHES, 1);
-	pm_counters_add(&m->ctr, FLUSHED, len);
+	uint64_t *ctr = pm_counters_here(&m->ctr);
+	pm_counters_bump(ctr, FLUSHES, 1);
+	pm_counters_bump(ctr, FLUSHED, len);
 	if (m->emulate) {
 		event(m);
 		emulated_flush(m, addr, len);
@@ -514,9 +515,10 @@ void pm_media_persist(struct pm_media *m, const void *addr, size_t len)
 		pm_media_drain(m);
 		return;
 	}
-	pm_counters_add(&m->ctr, FLUSHES, 1);
-	pm_counters_add(&m->ctr, FLUSHED, len);
-	pm_counters_add(&m->ctr, DRAINS, 1);
+	uint64_t *ctr = pm_counters_here(&m->ctr);
+	pm_counters_bump(ctr, FLUSHES, 1);
+	pm_counters_bump(ctr, FLUSHED, len);
+	pm_counters_bump(ctr, DRAINS, 1);
 	m->persist(addr, len);
 }
 

@@ -47,9 +47,10 @@ static void *run(void *arg)
 			__atomic_add_fetch(&shared.v[FLUSHED], 64, __ATOMIC_RELAXED);
 			__atomic_add_fetch(&shared.v[DRAINS], 1, __ATOMIC_RELAXED);
 		} else {
-			pm_counters_add(&per_cpu, FLUSHES, 1);
-			pm_counters_add(&per_cpu, FLUSHED, 64);
-			pm_counters_add(&per_cpu, DRAINS, 1);
+			uint64_t *line = pm_counters_here(&per_cpu); /* as media.c does */
+			pm_counters_bump(line, FLUSHES, 1);
+			pm_counters_bump(line, FLUSHED, 64);
+			pm_counters_bump(line, DRAINS, 1);
 		}
 	}
 	return NULL;

@@ -26,7 +26,7 @@ static void *add_many(void *arg)
 	}
 	for (unsigned i = 0; i < ADDS; i++) {
 		pm_counters_add(w->c, 0, 1);
-		pm_counters_add(w->c, 2, 3);
+		pm_counters_bump(pm_counters_here(w->c), 2, 3);
 		pm_counters_add(w->c, 1, 5);
 		pm_counters_add(w->c, 1, (uint64_t)-5); /* a gauge: up and down */
 	}
