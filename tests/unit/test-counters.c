@@ -74,7 +74,7 @@ static void test_each_cpu_its_own_line(void)
 	g_assert_cmpint(pm_counters_init(&c, 3), ==, 0);
 	g_assert_cmpuint(c.stride * sizeof(uint64_t) % 64, ==, 0);
 	g_assert_cmpuint((uintptr_t)c.v % 64, ==, 0);
-	g_assert_cmpuint(c.lines, ==, (unsigned)sysconf(_SC_NPROCESSORS_CONF));
+	g_assert_cmpuint(c.lines, ==, MIN((unsigned)sysconf(_SC_NPROCESSORS_CONF), 256u));
 	/* a machine with one CPU online could not show the split: it fails
 	 * here rather than pass unchecked (this one and the CI's have two) */
 	g_assert_cmpint(sysconf(_SC_NPROCESSORS_ONLN), >=, 2);
