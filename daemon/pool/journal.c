@@ -227,7 +227,9 @@ static void claim(struct pm_tx *tx)
 	tx->claimed = true;
 }
 
-int pm_tx_snap(struct pm_tx *tx, const void *p, size_t len)
+/* log_old -- write the undo record of [p, p + len) and flush it, undrained:
+ * 1 if a record was written, 0 if one holds those bytes already */
+static int log_old(struct pm_tx *tx, const void *p, size_t len)
 {
 	struct pm_fs *fs = tx->fs;
 	uint64_t off = pm_off(fs, p);
@@ -249,12 +251,21 @@ int pm_tx_snap(struct pm_tx *tx, const void *p, size_t len)
 	r->len = (uint32_t)len;
 	memcpy(r + 1, p, len);
 	r->crc = rec_crc(r, r + 1);
-	/* the old bytes (and the claim) are durable before anyone changes them */
-	pm_media_persist(fs->m, r, sizeof(*r) + len);
+	pm_media_flush(fs->m, r, sizeof(*r) + len);
 	tx->used += need;
 	add_range(&tx->logged, off, len); /* if full, later snaps just log again */
 	remember(tx, off, len);
-	return 0;
+	return 1;
+}
+
+int pm_tx_snap(struct pm_tx *tx, const void *p, size_t len)
+{
+	int ret = log_old(tx, p, len);
+
+	/* the old bytes (and the claim) are durable before anyone changes them */
+	if (ret > 0)
+		pm_media_drain(tx->fs->m);
+	return ret < 0 ? ret : 0;
 }
 
 void pm_tx_commit(struct pm_tx *tx)
@@ -321,17 +332,38 @@ static void remember(struct pm_tx *tx, uint64_t off, size_t len)
 		pm_media_flush(tx->fs->m, tx->fs->base + off, len);
 }
 
+/* overflow -- a change the lane has no room to log cannot be undone, so
+ * the operation is not atomic across a crash. Transactions are bounded by
+ * design (a punch goes leaf by leaf, a truncate frees blocks after its
+ * commit); this counts what the design missed, for the tests and
+ * pmfusectl stats, and makes the change durable at least */
+static void overflow(struct pm_fs *fs, const void *p, size_t len)
+{
+	__atomic_add_fetch(&fs->journal->overflows, 1, __ATOMIC_RELAXED);
+	remember(current, pm_off(fs, p), len);
+}
+
 void pm_tx_touch(struct pm_fs *fs, const void *p, size_t len)
 {
-	if (current && pm_tx_snap(current, p, len)) {
-		/* lane full: the change cannot be undone, so the operation is
-		 * not atomic across a crash. Transactions are bounded by design
-		 * (a punch goes leaf by leaf, a truncate frees blocks after its
-		 * commit); this counts what the design missed, for the tests
-		 * and pmfusectl stats, and makes the change durable at least */
-		__atomic_add_fetch(&fs->journal->overflows, 1, __ATOMIC_RELAXED);
-		remember(current, pm_off(fs, p), len);
+	if (current && pm_tx_snap(current, p, len))
+		overflow(fs, p, len);
+}
+
+void pm_tx_touch_all(struct pm_fs *fs, const struct pm_span *s, unsigned n)
+{
+	bool logged = false;
+
+	if (!current)
+		return;
+	for (unsigned i = 0; i < n; i++) {
+		int ret = log_old(current, s[i].p, s[i].len);
+		if (ret < 0)
+			overflow(fs, s[i].p, s[i].len);
+		logged |= ret > 0;
 	}
+	/* one drain for every record: nothing was changed in place yet */
+	if (logged)
+		pm_media_drain(fs->m);
 }
 
 void pm_journal_usage(struct pm_fs *fs, uint64_t *lane_bytes, uint64_t *high_water, uint64_t *overflows)

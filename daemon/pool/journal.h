@@ -52,6 +52,13 @@ void pm_tx_commit(struct pm_tx *tx);
 struct pm_tx *pm_tx_join(struct pm_fs *fs, bool *own);
 void pm_tx_end(struct pm_tx *tx, bool own);
 void pm_tx_touch(struct pm_fs *fs, const void *p, size_t len);
+/* pm_tx_touch_all -- pm_tx_touch of n ranges, about to be changed after
+ * all of them are logged: one drain for all the records, not one each */
+struct pm_span {
+	const void *p;
+	size_t len;
+};
+void pm_tx_touch_all(struct pm_fs *fs, const struct pm_span *s, unsigned n);
 void pm_tx_fresh(struct pm_fs *fs, const void *p, size_t len);
 /* pm_tx_release -- blocks no longer named by anything: back to the
  * allocator after the thread's transaction commits (a rollback would name

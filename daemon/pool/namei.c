@@ -360,8 +360,7 @@ static void drop_link(struct pm_fs *fs, struct pm_ino *pi, struct pm_dinode *par
 {
 	struct pm_dinode *di = pm_dinode(fs, pi->ino);
 
-	pm_tx_touch(fs, di, sizeof(*di));
-	pm_tx_touch(fs, parent, sizeof(*parent));
+	pm_tx_touch_all(fs, (const struct pm_span[]){ { di, sizeof(*di) }, { parent, sizeof(*parent) } }, 2);
 	if (S_ISDIR(di->mode)) {
 		di->nlink = 0;
 		if (parent->nlink > 2)
@@ -448,9 +447,9 @@ static void move_dir(struct pm_fs *fs, struct pm_ino *pi, uint64_t olddir, uint6
 
 	if (!S_ISDIR(di->mode) || olddir == newdir)
 		return;
-	pm_tx_touch(fs, di, sizeof(*di));
-	pm_tx_touch(fs, pm_dinode(fs, olddir), sizeof(struct pm_dinode));
-	pm_tx_touch(fs, pm_dinode(fs, newdir), sizeof(struct pm_dinode));
+	pm_tx_touch_all(fs, (const struct pm_span[]){ { di, sizeof(*di) },
+						      { pm_dinode(fs, olddir), sizeof(struct pm_dinode) },
+						      { pm_dinode(fs, newdir), sizeof(struct pm_dinode) } }, 3);
 	di->parent = newdir;
 	pm_persist(fs, di, sizeof(*di));
 	pm_dinode(fs, olddir)->nlink--;
