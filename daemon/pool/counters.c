@@ -15,7 +15,6 @@ int pm_counters_init(struct pm_counters *c, unsigned n)
 	long cpus = sysconf(_SC_NPROCESSORS_CONF);
 	size_t per = LINE / sizeof(uint64_t);
 
-	c->n = n;
 	c->lines = cpus < 1 ? 1 : cpus > (long)MAX_LINES ? MAX_LINES : (unsigned)cpus;
 	c->stride = (unsigned)((n + per - 1) / per * per);
 	c->v = aligned_alloc(LINE, (size_t)c->lines * c->stride * sizeof(uint64_t));

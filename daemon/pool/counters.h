@@ -13,7 +13,6 @@
 #include <stdint.h>
 
 struct pm_counters {
-	unsigned n;      /* counters */
 	unsigned lines;  /* one per CPU slot */
 	unsigned stride; /* uint64_t per line: n rounded up to a cache line */
 	uint64_t *v;
@@ -22,9 +21,11 @@ struct pm_counters {
 /* n counters, all 0; -ENOMEM or 0 */
 int pm_counters_init(struct pm_counters *c, unsigned n);
 void pm_counters_fini(struct pm_counters *c);
+/* the sum of counter i over every CPU */
+uint64_t pm_counters_get(const struct pm_counters *c, unsigned i);
 /* add delta (two's complement: a subtraction too) to counter i */
 void pm_counters_add(struct pm_counters *c, unsigned i, uint64_t delta);
-/* this CPU's line, for several adds in a row: pm_counters_bump() */
+/* this CPU's line, for several adds in a row with pm_counters_bump() */
 uint64_t *pm_counters_here(struct pm_counters *c);
 
 static inline void pm_counters_bump(uint64_t *line, unsigned i, uint64_t delta)
@@ -34,7 +35,5 @@ static inline void pm_counters_bump(uint64_t *line, unsigned i, uint64_t delta)
 	 * stays in this CPU's cache */
 	__atomic_add_fetch(&line[i], delta, __ATOMIC_RELAXED);
 }
-/* the sum of counter i over every CPU */
-uint64_t pm_counters_get(const struct pm_counters *c, unsigned i);
 
 #endif

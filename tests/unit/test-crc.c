@@ -7,6 +7,8 @@
 #include "crc.h"
 #include "unit.h"
 
+/* FOR_EACH_IMPL(f): the loop's body runs with f = pm_crc32c, then with
+ * f = pm_crc32c_portable */
 typedef uint32_t (*crc_fn)(uint32_t, const void *, size_t);
 static const crc_fn impls[] = { pm_crc32c, pm_crc32c_portable };
 #define FOR_EACH_IMPL(f) for (unsigned i_ = 0; i_ < 2 && ((f) = impls[i_], 1); i_++)
