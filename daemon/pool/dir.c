@@ -233,24 +233,53 @@ static int find_room(struct pm_fs *fs, struct pm_ino *dir, unsigned need, uint64
 	return 0;
 }
 
+/* room -- where an entry for a name of len bytes goes: its first slot, the
+ * slots it takes and the length of the free run they come from */
+static int room(struct pm_fs *fs, struct pm_ino *dir, size_t len, uint64_t *pos, struct pm_dirent **d,
+		unsigned *need, unsigned *have)
+{
+	int ret;
+
+	*need = slots_for(len);
+	*have = 0;
+	*pos = 0;
+	if ((ret = ensure_loaded(fs, dir)) || (ret = find_room(fs, dir, *need, pos, have)))
+		return ret;
+	return entry_at(fs, dir, *pos, d);
+}
+
+/* changed -- what adding an entry changes, and so logs: the entry's slots
+ * and, when the run is longer, the head of its rest (a whole free block
+ * would be 4 KiB of undo record, copied, checksummed and flushed for
+ * nothing) */
+static size_t changed(unsigned need, unsigned have)
+{
+	return (size_t)need * PM_DIRENT_SIZE + (have > need ? 16 : 0);
+}
+
+int pm_dir_room(struct pm_fs *fs, struct pm_ino *dir, const char *name, struct pm_span *out)
+{
+	struct pm_dirent *d;
+	unsigned need, have;
+	uint64_t pos;
+	int ret = room(fs, dir, strlen(name), &pos, &d, &need, &have);
+
+	if (ret == 0)
+		*out = (struct pm_span){ d, changed(need, have) };
+	return ret;
+}
+
 int pm_dir_add(struct pm_fs *fs, struct pm_ino *dir, const char *name, uint64_t ino, uint8_t type)
 {
 	size_t len = strlen(name);
-	unsigned need = slots_for(len), have = 0;
+	unsigned need, have;
 	struct pm_dirent *d;
-	uint64_t pos = 0;
+	uint64_t pos;
 	int ret;
 
-	if ((ret = ensure_loaded(fs, dir)))
+	if ((ret = room(fs, dir, len, &pos, &d, &need, &have)))
 		return ret;
-	if ((ret = find_room(fs, dir, need, &pos, &have)))
-		return ret;
-	if ((ret = entry_at(fs, dir, pos, &d)))
-		return ret;
-	/* only what changes is logged: the entry's slots and, when the run
-	 * is longer, the head of its rest (a whole free block would be 4 KiB
-	 * of undo record, copied, checksummed and flushed for nothing) */
-	pm_tx_touch(fs, d, (size_t)need * PM_DIRENT_SIZE + (have > need ? 16 : 0));
+	pm_tx_touch(fs, d, changed(need, have));
 	if (have > need) {
 		/* the rest of the run stays a free entry of its own */
 		d[need].ino = 0;
@@ -293,6 +322,18 @@ static int release_block(struct pm_fs *fs, struct pm_ino *dir, uint64_t b)
 		d->nblocks--;
 	g_array_set_size(d->freecnt, (guint)d->nblocks);
 	return pm_data_truncate(fs, dir, d->nblocks * PM_BLOCK_SIZE);
+}
+
+int pm_dir_slot(struct pm_fs *fs, struct pm_ino *dir, const char *name, struct pm_span *out)
+{
+	struct pm_dirent_ref ref;
+	struct pm_dirent *d;
+	int ret;
+
+	if ((ret = pm_dir_find(fs, dir, name, &ref)) || (ret = entry_at(fs, dir, ref.pos, &d)))
+		return ret;
+	*out = (struct pm_span){ &d->ino, sizeof(d->ino) };
+	return 0;
 }
 
 int pm_dir_remove(struct pm_fs *fs, struct pm_ino *dir, const char *name)

@@ -196,6 +196,13 @@ struct pm_dirent_ref {
 };
 int pm_dir_find(struct pm_fs *fs, struct pm_ino *dir, const char *name, struct pm_dirent_ref *out);
 int pm_dir_add(struct pm_fs *fs, struct pm_ino *dir, const char *name, uint64_t ino, uint8_t type);
+/* pm_dir_room -- the slots that pm_dir_add() of name would change next, so
+ * that a transaction can log them with its other ranges in one drain
+ * (pm_tx_touch_all); it may give the directory a block of room first */
+struct pm_span;
+int pm_dir_room(struct pm_fs *fs, struct pm_ino *dir, const char *name, struct pm_span *out);
+/* pm_dir_slot -- likewise, what pm_dir_remove() of name changes */
+int pm_dir_slot(struct pm_fs *fs, struct pm_ino *dir, const char *name, struct pm_span *out);
 int pm_dir_remove(struct pm_fs *fs, struct pm_ino *dir, const char *name);
 int pm_dir_repoint(struct pm_fs *fs, struct pm_ino *dir, const char *name, uint64_t ino, uint8_t type);
 bool pm_dir_is_empty(struct pm_fs *fs, struct pm_ino *dir);

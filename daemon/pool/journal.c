@@ -311,13 +311,17 @@ void pm_tx_end(struct pm_tx *tx, bool own)
 		pm_tx_commit(tx);
 }
 
-/* add_range -- add [off, off + len) to a list, merged with the last
- * range if it starts inside it or right after it; false if the list is
- * full (nothing added) */
+/* add_range -- add [off, off + len) to a list, merged with one of its
+ * last MERGE_BACK ranges if it starts inside one or right after it (a
+ * transaction that logs its ranges together, pm_tx_touch_all, then
+ * persists each as it changes it, in another order); false if the list
+ * is full (nothing added) */
+#define MERGE_BACK 4
 static bool add_range(struct range_list *l, uint64_t off, size_t len)
 {
-	if (l->n && pm_range_merge(&l->r[l->n - 1], off, len) != UINT64_MAX)
-		return true;
+	for (unsigned i = l->n; i > 0 && l->n - i < MERGE_BACK; i--)
+		if (pm_range_merge(&l->r[i - 1], off, len) != UINT64_MAX)
+			return true;
 	if (l->n == MAX_RANGES)
 		return false;
 	l->r[l->n++] = (struct pm_range){ off, len };

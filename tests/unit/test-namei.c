@@ -1165,6 +1165,43 @@ static void test_rdonly(void)
 	unit_pool_free(p);
 }
 
+/* drains -- the media's drains so far */
+static uint64_t drains(struct pm_fs *fs)
+{
+	uint64_t flushes, n, bytes;
+
+	pm_media_counts(fs->m, &flushes, &n, &bytes);
+	return n;
+}
+
+/* A new name or a removed one logs what it changes (the entry, the inode
+ * it names, the directory's inode) with one drain, then drains for its
+ * commit and its retire: three drains, where logging each range as it
+ * changed took five for a create and four for a link or an unlink. */
+static void test_name_changes_drain_thrice(void)
+{
+	struct unit_pool *p = unit_pool_new(8 * UNIT_MiB, 0);
+	struct pm_fs *fs = p->fs;
+	uint64_t d = mkdir_(fs, PM_ROOT_INO, "d"), d0, f;
+	struct pm_attr a;
+
+	mkfile(fs, d, "keep"); /* d's first block */
+	d0 = drains(fs);
+	f = mkfile(fs, d, "f");
+	g_assert_cmpuint(drains(fs) - d0, ==, 3);
+	d0 = drains(fs);
+	g_assert_cmpint(pm_fs_link(fs, f, d, "g", &a), ==, 0);
+	g_assert_cmpuint(drains(fs) - d0, ==, 3);
+	pm_fs_forget(fs, f, 1); /* link hands out a reference */
+	d0 = drains(fs);
+	g_assert_cmpint(pm_fs_unlink(fs, d, "f"), ==, 0);
+	g_assert_cmpuint(drains(fs) - d0, ==, 3);
+	g_assert_cmpuint(nlink_of(fs, f), ==, 1);
+	g_assert_cmpuint(unit_lookup(fs, d, "g"), ==, f);
+	unit_assert_reopen_stable(p);
+	unit_pool_free(p);
+}
+
 int main(int argc, char **argv)
 {
 	unit_init(&argc, &argv);
@@ -1172,6 +1209,7 @@ int main(int argc, char **argv)
 	unit_add("/namei/lookup-dots", test_lookup_dots);
 	unit_add("/namei/symlink", test_symlink);
 	unit_add("/namei/link", test_link);
+	unit_add("/namei/name-changes-drain-thrice", test_name_changes_drain_thrice);
 	unit_add("/namei/unlink-rmdir", test_unlink_rmdir);
 	unit_add("/namei/create-in-removed-dir", test_create_in_removed_dir);
 	unit_add("/namei/rename-simple", test_rename_simple);
