@@ -1,5 +1,6 @@
 /* dir.c -- directory entries in 64-byte slots, and their DRAM name index */
 #include <errno.h>
+#include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -332,7 +333,7 @@ int pm_dir_slot(struct pm_fs *fs, struct pm_ino *dir, const char *name, struct p
 
 	if ((ret = pm_dir_find(fs, dir, name, &ref)) || (ret = entry_at(fs, dir, ref.pos, &d)))
 		return ret;
-	*out = (struct pm_span){ &d->ino, sizeof(d->ino) };
+	*out = (struct pm_span){ d, offsetof(struct pm_dirent, name) };
 	return 0;
 }
 

@@ -201,7 +201,8 @@ int pm_dir_add(struct pm_fs *fs, struct pm_ino *dir, const char *name, uint64_t 
  * (pm_tx_touch_all); it may give the directory a block of room first */
 struct pm_span;
 int pm_dir_room(struct pm_fs *fs, struct pm_ino *dir, const char *name, struct pm_span *out);
-/* pm_dir_slot -- likewise, what pm_dir_remove() of name changes */
+/* pm_dir_slot -- likewise, the head of name's entry (its inode number and
+ * type): what pm_dir_remove() or pm_dir_repoint() of name changes */
 int pm_dir_slot(struct pm_fs *fs, struct pm_ino *dir, const char *name, struct pm_span *out);
 int pm_dir_remove(struct pm_fs *fs, struct pm_ino *dir, const char *name);
 int pm_dir_repoint(struct pm_fs *fs, struct pm_ino *dir, const char *name, uint64_t ino, uint8_t type);

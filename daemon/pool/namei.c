@@ -479,6 +479,31 @@ static void move_dir(struct pm_fs *fs, struct pm_ino *pi, uint64_t olddir, uint6
 	pm_dinode(fs, newdir)->nlink++;
 }
 
+/* log_rename -- as log_name, for a rename: both entries (the new name's
+ * room when it does not exist yet), both inodes and both directories'
+ * inodes, logged with one drain before any of them changes (the
+ * repoints, pm_dir_add, pm_dir_remove, drop_link, move_dir and the times
+ * then find them logged: a rename drains 3 times; one to a new name in
+ * another directory drained 7) */
+static int log_rename(struct pm_fs *fs, struct pm_ino *odp, const char *name, struct pm_ino *ndp,
+		      const char *newname, struct pm_ino *src, struct pm_ino *dst)
+{
+	struct pm_span s[6];
+	unsigned n = 2;
+	int ret = dst ? pm_dir_slot(fs, ndp, newname, &s[0]) : pm_dir_room(fs, ndp, newname, &s[0]);
+
+	if (ret || (ret = pm_dir_slot(fs, odp, name, &s[1])))
+		return ret;
+	s[n++] = (struct pm_span){ pm_dinode(fs, src->ino), sizeof(struct pm_dinode) };
+	s[n++] = (struct pm_span){ pm_dinode(fs, odp->ino), sizeof(struct pm_dinode) };
+	if (ndp != odp)
+		s[n++] = (struct pm_span){ pm_dinode(fs, ndp->ino), sizeof(struct pm_dinode) };
+	if (dst)
+		s[n++] = (struct pm_span){ pm_dinode(fs, dst->ino), sizeof(struct pm_dinode) };
+	pm_tx_touch_all(fs, s, n);
+	return 0;
+}
+
 static int do_rename(struct pm_fs *fs, struct pm_ino *odp, const char *name, struct pm_ino *ndp,
 		     const char *newname, unsigned flags, struct pm_ino *src, struct pm_ino *dst)
 {
@@ -491,7 +516,8 @@ static int do_rename(struct pm_fs *fs, struct pm_ino *odp, const char *name, str
 		if ((S_ISDIR(sd->mode) && is_ancestor(fs, src->ino, ndp->ino)) ||
 		    (S_ISDIR(dd->mode) && is_ancestor(fs, dst->ino, odp->ino)))
 			return -EINVAL;
-		if ((ret = pm_dir_repoint(fs, odp, name, dst->ino, dtype(dd->mode))) ||
+		if ((ret = log_rename(fs, odp, name, ndp, newname, src, dst)) ||
+		    (ret = pm_dir_repoint(fs, odp, name, dst->ino, dtype(dd->mode))) ||
 		    (ret = pm_dir_repoint(fs, ndp, newname, src->ino, dtype(sd->mode))))
 			return ret;
 		move_dir(fs, src, odp->ino, ndp->ino);
@@ -514,6 +540,8 @@ static int do_rename(struct pm_fs *fs, struct pm_ino *odp, const char *name, str
 			return -EINVAL;
 		if (!dst && S_ISDIR(sd->mode) && odp != ndp && pm_dinode(fs, ndp->ino)->nlink >= PM_LINK_MAX)
 			return -EMLINK;
+		if ((ret = log_rename(fs, odp, name, ndp, newname, src, dst)))
+			return ret;
 		ret = dst ? pm_dir_repoint(fs, ndp, newname, src->ino, dtype(sd->mode))
 			  : pm_dir_add(fs, ndp, newname, src->ino, dtype(sd->mode));
 		if (ret)

@@ -1177,7 +1177,9 @@ static uint64_t drains(struct pm_fs *fs)
 /* A new name or a removed one logs what it changes (the entry, the inode
  * it names, the directory's inode) with one drain, then drains for its
  * commit and its retire: three drains, where logging each range as it
- * changed took five for a create and four for a link or an unlink. */
+ * changed took five for a create and four for a link or an unlink. A
+ * rename logs both entries, both inodes and both directories so: three
+ * drains, where a rename to a new name in another directory took seven. */
 static void test_name_changes_drain_thrice(void)
 {
 	struct unit_pool *p = unit_pool_new(8 * UNIT_MiB, 0);
@@ -1198,6 +1200,24 @@ static void test_name_changes_drain_thrice(void)
 	g_assert_cmpuint(drains(fs) - d0, ==, 3);
 	g_assert_cmpuint(nlink_of(fs, f), ==, 1);
 	g_assert_cmpuint(unit_lookup(fs, d, "g"), ==, f);
+
+	/* renames: to a new name in another directory, over a name (whose
+	 * inode keeps another link, so nothing is freed), and an exchange */
+	d0 = drains(fs);
+	g_assert_cmpint(pm_fs_rename(fs, d, "g", PM_ROOT_INO, "h", 0), ==, 0);
+	g_assert_cmpuint(drains(fs) - d0, ==, 3);
+	uint64_t v = mkfile(fs, d, "v"), x = mkfile(fs, PM_ROOT_INO, "x");
+	g_assert_cmpint(pm_fs_link(fs, v, d, "v2", &a), ==, 0);
+	pm_fs_forget(fs, v, 1);
+	d0 = drains(fs);
+	g_assert_cmpint(pm_fs_rename(fs, PM_ROOT_INO, "h", d, "v", 0), ==, 0);
+	g_assert_cmpuint(drains(fs) - d0, ==, 3);
+	d0 = drains(fs);
+	g_assert_cmpint(pm_fs_rename(fs, d, "v", PM_ROOT_INO, "x", RENAME_EXCHANGE), ==, 0);
+	g_assert_cmpuint(drains(fs) - d0, ==, 3);
+	g_assert_cmpuint(unit_lookup(fs, d, "v"), ==, x);
+	g_assert_cmpuint(unit_lookup(fs, PM_ROOT_INO, "x"), ==, f);
+	g_assert_cmpuint(nlink_of(fs, v), ==, 1);
 	unit_assert_reopen_stable(p);
 	unit_pool_free(p);
 }
