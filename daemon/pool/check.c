@@ -971,7 +971,7 @@ static uint64_t dir_lookup(struct ck *c, uint64_t dino, const char *name)
 
 /* dir_add -- entry name -> ino in directory dino, in the first run of free
  * slots that fits, else in a hole, else in a new block at the end, written
- * as pm_dir_add writes it: header and name first, the inode number last */
+ * as pm_dir_put writes it: header and name first, the inode number last */
 static int dir_add(struct ck *c, uint64_t dino, const char *name, uint64_t ino, uint8_t type)
 {
 	struct pm_dinode *di = dinode(c, dino);

@@ -234,53 +234,32 @@ static int find_room(struct pm_fs *fs, struct pm_ino *dir, unsigned need, uint64
 	return 0;
 }
 
-/* room -- where an entry for a name of len bytes goes: its first slot, the
- * slots it takes and the length of the free run they come from */
-static int room(struct pm_fs *fs, struct pm_ino *dir, size_t len, uint64_t *pos, struct pm_dirent **d,
-		unsigned *need, unsigned *have)
+int pm_dir_room(struct pm_fs *fs, struct pm_ino *dir, const char *name, struct pm_dir_room *r)
 {
 	int ret;
 
-	*need = slots_for(len);
-	*have = 0;
-	*pos = 0;
-	if ((ret = ensure_loaded(fs, dir)) || (ret = find_room(fs, dir, *need, pos, have)))
+	r->need = slots_for(strlen(name));
+	r->have = 0;
+	r->pos = 0;
+	if ((ret = ensure_loaded(fs, dir)) || (ret = find_room(fs, dir, r->need, &r->pos, &r->have)) ||
+	    (ret = entry_at(fs, dir, r->pos, &r->d)))
 		return ret;
-	return entry_at(fs, dir, *pos, d);
+	/* only what changes is logged: the entry's slots and, when the run
+	 * is longer, the head of its rest (a whole free block would be 4 KiB
+	 * of undo record, copied, checksummed and flushed for nothing) */
+	r->changed = (size_t)r->need * PM_DIRENT_SIZE + (r->have > r->need ? 16 : 0);
+	return 0;
 }
 
-/* changed -- what adding an entry changes, and so logs: the entry's slots
- * and, when the run is longer, the head of its rest (a whole free block
- * would be 4 KiB of undo record, copied, checksummed and flushed for
- * nothing) */
-static size_t changed(unsigned need, unsigned have)
-{
-	return (size_t)need * PM_DIRENT_SIZE + (have > need ? 16 : 0);
-}
-
-int pm_dir_room(struct pm_fs *fs, struct pm_ino *dir, const char *name, struct pm_span *out)
-{
-	struct pm_dirent *d;
-	unsigned need, have;
-	uint64_t pos;
-	int ret = room(fs, dir, strlen(name), &pos, &d, &need, &have);
-
-	if (ret == 0)
-		*out = (struct pm_span){ d, changed(need, have) };
-	return ret;
-}
-
-int pm_dir_add(struct pm_fs *fs, struct pm_ino *dir, const char *name, uint64_t ino, uint8_t type)
+void pm_dir_put(struct pm_fs *fs, struct pm_ino *dir, const struct pm_dir_room *r, const char *name, uint64_t ino,
+		uint8_t type)
 {
 	size_t len = strlen(name);
-	unsigned need, have;
-	struct pm_dirent *d;
-	uint64_t pos;
-	int ret;
+	unsigned need = r->need, have = r->have;
+	struct pm_dirent *d = r->d;
+	uint64_t pos = r->pos;
 
-	if ((ret = room(fs, dir, len, &pos, &d, &need, &have)))
-		return ret;
-	pm_tx_touch(fs, d, changed(need, have));
+	pm_tx_touch(fs, d, r->changed);
 	if (have > need) {
 		/* the rest of the run stays a free entry of its own */
 		d[need].ino = 0;
@@ -299,7 +278,6 @@ int pm_dir_add(struct pm_fs *fs, struct pm_ino *dir, const char *name, uint64_t 
 
 	g_array_index(dir->dir->freecnt, guint8, pos >> 6) -= (guint8)need;
 	g_hash_table_replace(dir->dir->names, g_strdup(name), (gpointer)(uintptr_t)(pos + 1));
-	return 0;
 }
 
 /* release_block -- give an emptied directory block back to the pool: the

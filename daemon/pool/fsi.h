@@ -195,14 +195,24 @@ struct pm_dirent_ref {
 	uint64_t pos;  /* slot position: (file block << 6) | slot */
 };
 int pm_dir_find(struct pm_fs *fs, struct pm_ino *dir, const char *name, struct pm_dirent_ref *out);
-int pm_dir_add(struct pm_fs *fs, struct pm_ino *dir, const char *name, uint64_t ino, uint8_t type);
-/* pm_dir_room -- the slots that pm_dir_add() of name would change next, so
+/* pm_dir_room -- a place for a new entry of name: the slots it will take,
+ * and how many bytes there pm_dir_put() changes (changed, from d), so
  * that a transaction can log them with its other ranges in one drain
- * (pm_tx_touch_all); it may give the directory a block of room first */
+ * (pm_tx_touch_all). It may give the directory a block of room first.
+ * pm_dir_put() fills it, the directory still locked as when it was found. */
+struct pm_dir_room {
+	uint64_t pos;
+	struct pm_dirent *d;
+	unsigned need, have; /* slots taken; the free run they come from */
+	size_t changed;
+};
+int pm_dir_room(struct pm_fs *fs, struct pm_ino *dir, const char *name, struct pm_dir_room *r);
+void pm_dir_put(struct pm_fs *fs, struct pm_ino *dir, const struct pm_dir_room *r, const char *name, uint64_t ino,
+		uint8_t type);
 struct pm_span;
-int pm_dir_room(struct pm_fs *fs, struct pm_ino *dir, const char *name, struct pm_span *out);
-/* pm_dir_slot -- likewise, the head of name's entry (its inode number and
- * type): what pm_dir_remove() or pm_dir_repoint() of name changes */
+/* pm_dir_slot -- the head of name's entry (its inode number and type):
+ * what pm_dir_remove() or pm_dir_repoint() of name changes, to be logged
+ * with other ranges as pm_dir_room's */
 int pm_dir_slot(struct pm_fs *fs, struct pm_ino *dir, const char *name, struct pm_span *out);
 int pm_dir_remove(struct pm_fs *fs, struct pm_ino *dir, const char *name);
 int pm_dir_repoint(struct pm_fs *fs, struct pm_ino *dir, const char *name, uint64_t ino, uint8_t type);

@@ -150,17 +150,35 @@ int pm_fs_lookup(struct pm_fs *fs, uint64_t dir, const char *name, struct pm_att
 	return ret;
 }
 
-/* log_name -- log at once, with a single drain, what adding (add) or
- * removing a name of ino in dp changes: the entry's slots, the inode it
- * names (its link count, or all of it when new) and the directory's inode
- * (times, link count). The touches that follow (pm_dir_add or
- * pm_dir_remove, new_inode, drop_link, the callers' own) find their
- * ranges logged and cost no drain: a create drains 3 times, not 5. */
-static int log_name(struct pm_fs *fs, struct pm_ino *dp, const char *name, uint64_t ino, bool add)
+/* inode_span -- the whole of inode ino, to be logged */
+static struct pm_span inode_span(struct pm_fs *fs, uint64_t ino)
 {
-	struct pm_span s[3] = { [1] = { pm_dinode(fs, ino), sizeof(struct pm_dinode) },
-				[2] = { pm_dinode(fs, dp->ino), sizeof(struct pm_dinode) } };
-	int ret = add ? pm_dir_room(fs, dp, name, &s[0]) : pm_dir_slot(fs, dp, name, &s[0]);
+	return (struct pm_span){ pm_dinode(fs, ino), sizeof(struct pm_dinode) };
+}
+
+/* entry_span -- the entry of name in dp about to change: the room found
+ * for it in *room if it is new (room not NULL), else its head */
+static int entry_span(struct pm_fs *fs, struct pm_ino *dp, const char *name, struct pm_dir_room *room,
+		      struct pm_span *out)
+{
+	int ret = room ? pm_dir_room(fs, dp, name, room) : pm_dir_slot(fs, dp, name, out);
+
+	if (ret == 0 && room)
+		*out = (struct pm_span){ room->d, room->changed };
+	return ret;
+}
+
+/* log_name -- log at once, with a single drain, what adding a name of ino
+ * in dp (at the room it finds, for pm_dir_put) or removing it (room NULL)
+ * changes: the entry's slots, the inode it names (its link count, or all
+ * of it when new) and the directory's inode (times, link count). The
+ * touches that follow (pm_dir_put or pm_dir_remove, new_inode, drop_link,
+ * the callers' own) find their ranges logged and cost no drain: a create
+ * drains 3 times, not 5. */
+static int log_name(struct pm_fs *fs, struct pm_ino *dp, const char *name, uint64_t ino, struct pm_dir_room *room)
+{
+	struct pm_span s[3] = { [1] = inode_span(fs, ino), [2] = inode_span(fs, dp->ino) };
+	int ret = entry_span(fs, dp, name, room, &s[0]);
 
 	if (ret == 0)
 		pm_tx_touch_all(fs, s, 3);
@@ -168,9 +186,9 @@ static int log_name(struct pm_fs *fs, struct pm_ino *dp, const char *name, uint6
 }
 
 /* new_inode -- allocate and initialise an inode for name in dp, logged
- * with the rest of the name's changes (log_name) */
-static int new_inode(struct pm_fs *fs, struct pm_ino *dp, const char *name, uint32_t mode, uint64_t rdev,
-		     const struct pm_cred *cred, struct pm_ino **out)
+ * with the rest of the name's changes (log_name, which finds its room) */
+static int new_inode(struct pm_fs *fs, struct pm_ino *dp, const char *name, struct pm_dir_room *room,
+		     uint32_t mode, uint64_t rdev, const struct pm_cred *cred, struct pm_ino **out)
 {
 	const struct pm_dinode *dd = pm_dinode(fs, dp->ino);
 	struct pm_dinode *di;
@@ -180,7 +198,7 @@ static int new_inode(struct pm_fs *fs, struct pm_ino *dp, const char *name, uint
 
 	if ((ret = pm_alloc_inode(fs, &ino)))
 		return ret;
-	if ((ret = log_name(fs, dp, name, ino, true))) {
+	if ((ret = log_name(fs, dp, name, ino, room))) {
 		pm_alloc_inode_free(fs, ino);
 		return ret;
 	}
@@ -226,6 +244,7 @@ static int create(struct pm_fs *fs, uint64_t dir, const char *name, uint32_t mod
 		  const char *target, const struct pm_cred *cred, struct pm_attr *attr)
 {
 	struct pm_dirent_ref ref;
+	struct pm_dir_room room;
 	struct pm_ino *dp, *pi = NULL;
 	int ret;
 
@@ -247,7 +266,7 @@ static int create(struct pm_fs *fs, uint64_t dir, const char *name, uint32_t mod
 	else if (ret == -ENOENT && S_ISDIR(mode) && dd->nlink >= PM_LINK_MAX)
 		ret = -EMLINK;
 	else if (ret == -ENOENT)
-		ret = new_inode(fs, dp, name, mode, rdev, cred, &pi);
+		ret = new_inode(fs, dp, name, &room, mode, rdev, cred, &pi);
 	if (ret)
 		goto out;
 	if (target) {
@@ -256,10 +275,11 @@ static int create(struct pm_fs *fs, uint64_t dir, const char *name, uint32_t mod
 		if (n < 0 || (size_t)n != strlen(target))
 			ret = n < 0 ? (int)n : -ENOSPC;
 	}
-	if (ret || (ret = pm_dir_add(fs, dp, name, pi->ino, dtype(mode)))) {
+	if (ret) {
 		drop_new(fs, pi);
 		goto out;
 	}
+	pm_dir_put(fs, dp, &room, name, pi->ino, dtype(mode));
 	pm_tx_touch(fs, dd, sizeof(*dd));
 	if (S_ISDIR(mode))
 		dd->nlink++;
@@ -330,6 +350,7 @@ int pm_fs_readlink(struct pm_fs *fs, uint64_t ino, char *buf, size_t size)
 int pm_fs_link(struct pm_fs *fs, uint64_t ino, uint64_t dir, const char *name, struct pm_attr *attr)
 {
 	struct pm_dirent_ref ref;
+	struct pm_dir_room room;
 	struct pm_ino *dp, *pi;
 	struct pm_dinode *di;
 	int ret;
@@ -357,8 +378,8 @@ int pm_fs_link(struct pm_fs *fs, uint64_t ino, uint64_t dir, const char *name, s
 		ret = -EMLINK;
 	else if ((ret = pm_dir_find(fs, dp, name, &ref)) == 0)
 		ret = -EEXIST;
-	else if (ret == -ENOENT && (ret = log_name(fs, dp, name, ino, true)) == 0)
-		ret = pm_dir_add(fs, dp, name, ino, dtype(di->mode));
+	else if (ret == -ENOENT && (ret = log_name(fs, dp, name, ino, &room)) == 0)
+		pm_dir_put(fs, dp, &room, name, ino, dtype(di->mode));
 	if (ret == 0) {
 		pm_tx_touch(fs, di, sizeof(*di));
 		di->nlink++;
@@ -423,7 +444,7 @@ static int remove_name(struct pm_fs *fs, uint64_t dir, const char *name, bool wa
 		ret = -EISDIR;
 	else if (is_dir && !pm_dir_is_empty(fs, pi))
 		ret = -ENOTEMPTY;
-	else if ((ret = log_name(fs, dp, name, pi->ino, false)) == 0 &&
+	else if ((ret = log_name(fs, dp, name, pi->ino, NULL)) == 0 &&
 		 (ret = pm_dir_remove(fs, dp, name)) == 0) {
 		struct pm_dinode *dd = pm_dinode(fs, dir);
 		drop_link(fs, pi, dd);
@@ -470,36 +491,35 @@ static void move_dir(struct pm_fs *fs, struct pm_ino *pi, uint64_t olddir, uint6
 
 	if (!S_ISDIR(di->mode) || olddir == newdir)
 		return;
-	pm_tx_touch_all(fs, (const struct pm_span[]){ { di, sizeof(*di) },
-						      { pm_dinode(fs, olddir), sizeof(struct pm_dinode) },
-						      { pm_dinode(fs, newdir), sizeof(struct pm_dinode) } }, 3);
+	pm_tx_touch_all(fs, (const struct pm_span[]){ inode_span(fs, pi->ino), inode_span(fs, olddir),
+						      inode_span(fs, newdir) }, 3);
 	di->parent = newdir;
 	pm_persist(fs, di, sizeof(*di));
 	pm_dinode(fs, olddir)->nlink--;
 	pm_dinode(fs, newdir)->nlink++;
 }
 
-/* log_rename -- as log_name, for a rename: both entries (the new name's
- * room when it does not exist yet), both inodes and both directories'
- * inodes, logged with one drain before any of them changes (the
- * repoints, pm_dir_add, pm_dir_remove, drop_link, move_dir and the times
- * then find them logged: a rename drains 3 times; one to a new name in
- * another directory drained 7) */
+/* log_rename -- as log_name, for a rename: both entries (the room for the
+ * new name when it does not exist yet: room not NULL), both inodes and
+ * both directories' inodes, logged with one drain before any of them
+ * changes (the repoints, pm_dir_put, pm_dir_remove, drop_link, move_dir
+ * and the times then find them logged: a rename drains 3 times; one to a
+ * new name in another directory drained 7) */
 static int log_rename(struct pm_fs *fs, struct pm_ino *odp, const char *name, struct pm_ino *ndp,
-		      const char *newname, struct pm_ino *src, struct pm_ino *dst)
+		      const char *newname, struct pm_ino *src, struct pm_ino *dst, struct pm_dir_room *room)
 {
 	struct pm_span s[6];
 	unsigned n = 2;
-	int ret = dst ? pm_dir_slot(fs, ndp, newname, &s[0]) : pm_dir_room(fs, ndp, newname, &s[0]);
+	int ret = entry_span(fs, ndp, newname, room, &s[0]);
 
 	if (ret || (ret = pm_dir_slot(fs, odp, name, &s[1])))
 		return ret;
-	s[n++] = (struct pm_span){ pm_dinode(fs, src->ino), sizeof(struct pm_dinode) };
-	s[n++] = (struct pm_span){ pm_dinode(fs, odp->ino), sizeof(struct pm_dinode) };
+	s[n++] = inode_span(fs, src->ino);
+	s[n++] = inode_span(fs, odp->ino);
 	if (ndp != odp)
-		s[n++] = (struct pm_span){ pm_dinode(fs, ndp->ino), sizeof(struct pm_dinode) };
+		s[n++] = inode_span(fs, ndp->ino);
 	if (dst)
-		s[n++] = (struct pm_span){ pm_dinode(fs, dst->ino), sizeof(struct pm_dinode) };
+		s[n++] = inode_span(fs, dst->ino);
 	pm_tx_touch_all(fs, s, n);
 	return 0;
 }
@@ -516,7 +536,7 @@ static int do_rename(struct pm_fs *fs, struct pm_ino *odp, const char *name, str
 		if ((S_ISDIR(sd->mode) && is_ancestor(fs, src->ino, ndp->ino)) ||
 		    (S_ISDIR(dd->mode) && is_ancestor(fs, dst->ino, odp->ino)))
 			return -EINVAL;
-		if ((ret = log_rename(fs, odp, name, ndp, newname, src, dst)) ||
+		if ((ret = log_rename(fs, odp, name, ndp, newname, src, dst, NULL)) ||
 		    (ret = pm_dir_repoint(fs, odp, name, dst->ino, dtype(dd->mode))) ||
 		    (ret = pm_dir_repoint(fs, ndp, newname, src->ino, dtype(sd->mode))))
 			return ret;
@@ -540,12 +560,13 @@ static int do_rename(struct pm_fs *fs, struct pm_ino *odp, const char *name, str
 			return -EINVAL;
 		if (!dst && S_ISDIR(sd->mode) && odp != ndp && pm_dinode(fs, ndp->ino)->nlink >= PM_LINK_MAX)
 			return -EMLINK;
-		if ((ret = log_rename(fs, odp, name, ndp, newname, src, dst)))
+		struct pm_dir_room room;
+		if ((ret = log_rename(fs, odp, name, ndp, newname, src, dst, dst ? NULL : &room)))
 			return ret;
-		ret = dst ? pm_dir_repoint(fs, ndp, newname, src->ino, dtype(sd->mode))
-			  : pm_dir_add(fs, ndp, newname, src->ino, dtype(sd->mode));
-		if (ret)
+		if (dst && (ret = pm_dir_repoint(fs, ndp, newname, src->ino, dtype(sd->mode))))
 			return ret;
+		if (!dst)
+			pm_dir_put(fs, ndp, &room, newname, src->ino, dtype(sd->mode));
 		if ((ret = pm_dir_remove(fs, odp, name)))
 			return ret;
 		if (dst)
