@@ -6,8 +6,9 @@
  * dozen MiB are dirty, long before a local filesystem would be. pmfuse
  * answers writes from memory and runs as the pool's owner, so as root it
  * lifts that share (max_ratio 100, strict_limit 0) and raises read-ahead to
- * four full requests (4 MiB, bdi.h). Where the files are not writable (a mount by an
- * ordinary user) the kernel's defaults stay, with a note. */
+ * four full requests over io_uring, one over /dev/fuse (4 or 1 MiB, bdi.h).
+ * Where the files are not writable (a mount by an ordinary user) the
+ * kernel's defaults stay, with a note. */
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
@@ -17,9 +18,6 @@
 #include <unistd.h>
 
 #include "bdi.h"
-
-#define STR_(x) #x
-#define STR(x) STR_(x)
 
 /* unescape -- mountinfo writes space, tab, newline, backslash as \ooo */
 static void unescape(char *s)
@@ -80,12 +78,11 @@ static int write_knob(const char *dev, const char *knob, const char *value)
 	return ret;
 }
 
-int pm_bdi_tune(const char *mountpoint)
+int pm_bdi_tune(const char *mountpoint, unsigned read_ahead_kb)
 {
 	static const struct { const char *knob, *value; } knobs[] = {
 		{ "max_ratio", "100" },
 		{ "strict_limit", "0" },
-		{ "read_ahead_kb", STR(PM_BDI_READ_AHEAD_KB) },
 	};
 	char dev[64];
 	int ret = mount_dev(mountpoint, dev, sizeof(dev));
@@ -95,5 +92,14 @@ int pm_bdi_tune(const char *mountpoint)
 		if (ret == -ENOENT && strcmp(knobs[i].knob, "strict_limit") == 0)
 			ret = 0; /* kernels before 6.2 have no such knob */
 	}
-	return ret;
+	return ret ? ret : pm_bdi_read_ahead(mountpoint, read_ahead_kb);
+}
+
+int pm_bdi_read_ahead(const char *mountpoint, unsigned read_ahead_kb)
+{
+	char dev[64], kb[16];
+	int ret = mount_dev(mountpoint, dev, sizeof(dev));
+
+	snprintf(kb, sizeof(kb), "%u", read_ahead_kb);
+	return ret ? ret : write_knob(dev, "read_ahead_kb", kb);
 }

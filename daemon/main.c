@@ -18,6 +18,7 @@
 #include "bdi.h"
 #include "flusher.h"
 #include "loop.h"
+#include "prefault.h"
 #include "uring.h"
 #include "notify.h"
 #include "options.h"
@@ -50,6 +51,11 @@ static void usage(const char *prog)
 	       "                           the kernel has it (Linux 6.14+); as root pmfuse\n"
 	       "                           turns on the fuse module's enable_uring switch\n"
 	       "                           (not with kernel_limits)\n"
+	       "    -o no_prefault         do not map the pool's data into the daemon's\n"
+	       "                           page tables in the background after the mount;\n"
+	       "                           by default a pool in memory (tmpfs, ramfs, DAX)\n"
+	       "                           is, on an idle CPU, so that first reads do not\n"
+	       "                           fault each page in\n"
 	       "    -o ro                  mount read-only\n"
 	       "    -o nonempty            mount even if MOUNTPOINT is not empty (its\n"
 	       "                           files are hidden while mounted); by default a\n"
@@ -221,9 +227,12 @@ int main(int argc, char *argv[])
 		free(abs_mnt);
 		goto out_session;
 	}
-	int bret = o.kernel_limits || !abs_mnt ? 0 : pm_bdi_tune(abs_mnt);
+	/* the transport is known only once the rings start (below); no_uring
+	 * is the one choice known now, and a failed start corrects this */
+	unsigned ra_kb = o.no_uring ? PM_BDI_READ_AHEAD_DEV_KB : PM_BDI_READ_AHEAD_URING_KB;
+	int bret = o.kernel_limits || !abs_mnt ? 0 : pm_bdi_tune(abs_mnt, ra_kb);
 	if (!o.kernel_limits && !bret)
-		mnt.max_readahead = PM_BDI_READ_AHEAD_KB * 1024;
+		mnt.max_readahead = ra_kb * 1024;
 	if (bret)
 		fuse_log(FUSE_LOG_WARNING, "note: the kernel's dirty-page and read-ahead limits for "
 			 "this mount stay (%s): large writes may be throttled\n", strerror(-bret));
@@ -259,6 +268,8 @@ int main(int argc, char *argv[])
 		syslog(LOG_NOTICE, "%s", mounted); /* the terminal saw it; so does the journal */
 	if (pm_stop_start(se, o.mountpoint, &mnt) != 0 || pm_flusher_start(mnt.fs, se) != 0)
 		fuse_session_exit(se);
+	if (!o.no_prefault && pm_prefault_start(mnt.fs) != 0)
+		fuse_log(FUSE_LOG_DEBUG, "pool not prefaulted: no thread for it\n");
 
 	ran = true;
 	char status[PATH_MAX * 2 + 128];
@@ -266,7 +277,6 @@ int main(int argc, char *argv[])
 		 o.mountpoint, info.granularity, info.map_sync ? ", MAP_SYNC" : "", policy_s);
 	/* absolute: a daemon in the background has left its directory */
 	pm_notify_ready(abs_mnt ? abs_mnt : o.mountpoint, status);
-	free(abs_mnt);
 	struct pm_uring *uring = NULL;
 	int uret;
 	if (!o.no_uring) {
@@ -284,11 +294,15 @@ int main(int argc, char *argv[])
 			fuse_log(FUSE_LOG_WARNING, "requests come over /dev/fuse only: no io_uring "
 				 "queues (%s)\n", strerror(-uret));
 	}
+	if (!uring && ra_kb != PM_BDI_READ_AHEAD_DEV_KB && abs_mnt && !o.kernel_limits && !bret)
+		pm_bdi_read_ahead(abs_mnt, PM_BDI_READ_AHEAD_DEV_KB);
+	free(abs_mnt);
 	ret = pm_loop_run(se, o.singlethread ? 1 : o.max_threads, o.spin_us, uring);
 	pm_notify_stopping();
 	if (ret < 0)
 		fuse_log(FUSE_LOG_ERR, "reading /dev/fuse: %s\n", strerror(-ret));
 	pm_stop_finish();
+	pm_prefault_stop();
 	pm_flusher_stop();
 	fuse_session_unmount(se);
 	pm_uring_stop(uring);

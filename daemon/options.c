@@ -17,6 +17,7 @@ static const struct fuse_opt option_spec[] = {
 	OPT("kernel_limits", kernel_limits),
 	OPT("no_writeback", no_writeback),
 	OPT("no_uring", no_uring),
+	OPT("no_prefault", no_prefault),
 	OPT("crash_emulation", crash_emulation),
 	OPT("crash_at=%lu", crash_at),
 	OPT("nonempty", nonempty),

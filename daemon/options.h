@@ -26,6 +26,7 @@ struct pm_options {
 	int kernel_limits;
 	int no_writeback;
 	int no_uring;
+	int no_prefault;
 	int crash_emulation;     /* set by crash_at too */
 	unsigned long crash_at;
 	int ro;

@@ -252,6 +252,11 @@ void pm_fs_info(struct pm_fs *fs, struct pm_info *info)
 	pm_super_uuid_str(&fs->sb, info->uuid);
 }
 
+int64_t pm_fs_prefault(struct pm_fs *fs, const atomic_bool *stop)
+{
+	return pm_media_prefault(fs->m, stop);
+}
+
 int pm_fs_media_check(struct pm_fs *fs, int ret)
 {
 	if (!pm_media_fault_taken())

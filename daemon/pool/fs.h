@@ -17,6 +17,7 @@
 #ifndef PM_FS_H
 #define PM_FS_H
 
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -134,6 +135,9 @@ int pm_fs_open(const char *path, unsigned flags, struct pm_fs **out);
 /* pm_fs_close -- persist everything, mark the pool clean, unmap */
 void pm_fs_close(struct pm_fs **fs);
 void pm_fs_info(struct pm_fs *fs, struct pm_info *info);
+/* pm_fs_prefault -- map the pool's data into this process's page tables
+ * ahead of use, until *stop (pm_media_prefault); bytes, or a negative errno */
+int64_t pm_fs_prefault(struct pm_fs *fs, const atomic_bool *stop);
 /* crash emulation: die at the nth flush/drain; events counted so far.
  * pm_fs_arm_crash sets it for the next pm_fs_open(PM_FS_EMULATE), counted
  * from the open, so that recovery itself can be crashed. */

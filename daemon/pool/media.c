@@ -3,6 +3,7 @@
 #include <pthread.h>
 #include <fcntl.h>
 #include <setjmp.h>
+#include <stdatomic.h>
 #include <signal.h>
 #include <sys/mman.h>
 #include <libpmem2.h>
@@ -27,6 +28,7 @@ struct pm_media {
 	enum pmem2_granularity gran;
 	bool map_sync;
 	bool in_ram;             /* page granularity on tmpfs/ramfs: msync is a no-op */
+	bool resident;           /* a file whose pages are memory (tmpfs, ramfs, DAX) */
 	pmem2_flush_fn flush;
 	pmem2_drain_fn drain;
 	pmem2_persist_fn persist;
@@ -308,7 +310,8 @@ int pm_media_open(const char *path, unsigned flags, struct pm_media **out)
 	m->size = pmem2_map_get_size(m->map);
 	m->gran = pmem2_map_get_store_granularity(m->map);
 	m->map_sync = m->gran != PMEM2_GRANULARITY_PAGE;
-	m->in_ram = m->gran == PMEM2_GRANULARITY_PAGE && S_ISREG(st.st_mode) && backed_by_ram(m->fd);
+	m->resident = S_ISREG(st.st_mode) && (backed_by_ram(m->fd) || m->map_sync);
+	m->in_ram = m->gran == PMEM2_GRANULARITY_PAGE && m->resident;
 	m->flush = pmem2_get_flush_fn(m->map);
 	m->drain = pmem2_get_drain_fn(m->map);
 	m->persist = pmem2_get_persist_fn(m->map);
@@ -412,6 +415,35 @@ void pm_media_delete(struct pm_media **mp)
 	pm_counters_fini(&m->ctr);
 	free(m);
 	*mp = NULL;
+}
+
+#ifndef MADV_POPULATE_READ
+#define MADV_POPULATE_READ 22 /* Linux 5.14 */
+#endif
+#define PREFAULT_STEP (4u << 20) /* per madvise: how soon a stop is seen */
+
+int64_t pm_media_prefault(struct pm_media *m, const atomic_bool *stop)
+{
+	int64_t done = 0;
+	off_t off = 0, end;
+
+	if (!m->resident || m->emulate)
+		return 0;
+	/* holes stay holes: a read fault there would allocate the page */
+	while (!atomic_load(stop) && (off = lseek(m->fd, off, SEEK_DATA)) >= 0) {
+		end = lseek(m->fd, off, SEEK_HOLE);
+		if (end < 0 || (uint64_t)end > m->size)
+			end = (off_t)m->size;
+		for (; off < end && !atomic_load(stop); off += PREFAULT_STEP) {
+			size_t len = (size_t)(end - off) < PREFAULT_STEP ? (size_t)(end - off) : PREFAULT_STEP;
+
+			if (madvise((char *)m->base + off, len, MADV_POPULATE_READ) != 0)
+				return -errno; /* EINVAL: a kernel before 5.14 */
+			done += (int64_t)len;
+		}
+		off = end;
+	}
+	return done;
 }
 
 void *pm_media_base(const struct pm_media *m) { return m->base; }

@@ -4,6 +4,7 @@
 #ifndef PM_MEDIA_H
 #define PM_MEDIA_H
 
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -44,6 +45,14 @@ bool pm_media_map_sync(const struct pm_media *m);
  * in the kernel there, so flushes make no system call (durability is that
  * of RAM either way: a crashed daemon loses nothing, power loss all) */
 bool pm_media_in_ram(const struct pm_media *m);
+
+/* prefault -- map the pool's pages that hold data into this process's page
+ * tables (MADV_POPULATE_READ), a few MiB at a time until *stop, so that
+ * later accesses, and the kernel's copies of read replies out of the
+ * mapping, find them mapped instead of faulting each page in. Only where
+ * the pages are memory (a file on tmpfs, ramfs or DAX); holes are skipped.
+ * Bytes mapped, or a negative errno. */
+int64_t pm_media_prefault(struct pm_media *m, const atomic_bool *stop);
 
 /* fault_taken -- did this thread take a media error (SIGBUS in a pool
  * mapping) since the last call? Clears it. The faulting page now reads as

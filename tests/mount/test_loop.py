@@ -10,7 +10,7 @@ import time
 
 import pytest
 
-from pmtest import Mount, daemon_refuses, read_file, write_file
+from pmtest import EXTRA_OPTS, Mount, daemon_refuses, read_file, write_file
 
 
 def _bdi_dir(mountpoint):
@@ -32,9 +32,19 @@ def _knob(mountpoint, name):
 
 def test_kernel_limits_lifted_by_default(mount):
     assert _knob(mount.dir, "max_ratio") == 100
-    assert _knob(mount.dir, "read_ahead_kb") == 4096
+    # four full requests over io_uring, one over /dev/fuse (daemon/bdi.h)
+    assert _knob(mount.dir, "read_ahead_kb") == (1024 if "no_uring" in EXTRA_OPTS else 4096)
     if os.path.exists(os.path.join(_bdi_dir(mount.dir), "strict_limit")):
         assert _knob(mount.dir, "strict_limit") == 0
+
+
+def test_read_ahead_over_dev_fuse_is_one_request(pool):
+    with Mount(pool, "no_uring") as m:
+        assert _knob(m.dir, "read_ahead_kb") == 1024
+        assert _knob(m.dir, "max_ratio") == 100
+        write_file(m.path("f"), b"y" * 3_000_000)
+    with Mount(pool, "no_uring") as m:  # read back cold, through the read-ahead
+        assert read_file(m.path("f")) == b"y" * 3_000_000
 
 
 def test_kernel_limits_option_keeps_them(pool):

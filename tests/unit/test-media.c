@@ -1,6 +1,8 @@
 /* test-media.c -- the persistence domain: mapping, locking, persisting */
 #include <errno.h>
 #include <fcntl.h>
+#include <stdatomic.h>
+#include <string.h>
 #include <sys/stat.h>
 #include <sys/vfs.h>
 #include <unistd.h>
@@ -260,6 +262,75 @@ static void test_msync_skipped_in_ram(void)
 	g_unsetenv("PMEM2_FORCE_GRANULARITY");
 }
 
+/* mapped -- is the page at addr in this process's page tables
+ * (/proc/self/pagemap: bit 63 of the page's entry)? */
+static bool mapped(const void *addr)
+{
+	long page = sysconf(_SC_PAGESIZE);
+	uint64_t entry = 0;
+	int fd = open("/proc/self/pagemap", O_RDONLY | O_CLOEXEC);
+
+	g_assert_cmpint(fd, >=, 0);
+	g_assert_cmpint(pread(fd, &entry, sizeof(entry), (off_t)((uintptr_t)addr / (uintptr_t)page * 8)),
+			==, sizeof(entry));
+	close(fd);
+	return entry >> 63;
+}
+
+/* prefault maps the pages that hold data, in a pool in RAM at either
+ * granularity; holes stay holes (unmapped, and no block allocated); a
+ * stop asked before it starts maps nothing; on a disk file nothing */
+static void test_prefault(void)
+{
+	static const char *grans[] = { "page", "cache_line" };
+	g_autofree char *cwd = g_get_current_dir();
+	atomic_bool stop = false, stopped = true;
+
+	for (size_t g = 0; g < G_N_ELEMENTS(grans); g++) {
+		g_autofree char *tmpl = g_build_filename("/dev/shm", "pmfuse-unit-XXXXXX", NULL);
+		int fd = g_mkstemp(tmpl);
+		g_autofree char *path = g_strdup_printf("/proc/self/fd/%d", fd);
+		g_autofree uint8_t *buf = g_malloc(UNIT_MiB);
+		struct pm_media *m = NULL;
+		struct stat st0, st1;
+		uint8_t *base;
+
+		unlink(tmpl);
+		/* sparse: data at [0, 1 MiB) and [5 MiB, 6 MiB), holes elsewhere */
+		g_assert_cmpint(ftruncate(fd, SIZE), ==, 0);
+		memset(buf, 0xa5, UNIT_MiB);
+		g_assert_cmpint(pwrite(fd, buf, UNIT_MiB, 0), ==, UNIT_MiB);
+		g_assert_cmpint(pwrite(fd, buf, UNIT_MiB, 5 * UNIT_MiB), ==, UNIT_MiB);
+		g_assert_cmpint(fstat(fd, &st0), ==, 0);
+		g_setenv("PMEM2_FORCE_GRANULARITY", grans[g], TRUE);
+		g_assert_cmpint(pm_media_open(path, PM_MEDIA_NOLOCK, &m), ==, 0);
+		base = pm_media_base(m);
+		g_assert_false(mapped(base + 5 * UNIT_MiB));
+
+		g_assert_cmpint(pm_media_prefault(m, &stopped), ==, 0);
+		g_assert_false(mapped(base + 5 * UNIT_MiB));
+		g_assert_cmpint(pm_media_prefault(m, &stop), ==, 2 * UNIT_MiB);
+		for (size_t off = 0; off < SIZE; off += 64 * 1024) {
+			bool data = off < UNIT_MiB || (off >= 5 * UNIT_MiB && off < 6 * UNIT_MiB);
+
+			g_assert_cmpint(mapped(base + off), ==, data);
+		}
+		g_assert_cmpint(fstat(fd, &st1), ==, 0);
+		g_assert_cmpint(st1.st_blocks, ==, st0.st_blocks);
+		pm_media_delete(&m);
+	}
+	g_unsetenv("PMEM2_FORCE_GRANULARITY");
+
+	if (!dir_in_ram(cwd)) { /* a disk file: prefaulting would read it all */
+		g_autofree char *here = pool_file_in(cwd, SIZE);
+		struct pm_media *m = NULL;
+
+		g_assert_cmpint(pm_media_open(here, 0, &m), ==, 0);
+		g_assert_cmpint(pm_media_prefault(m, &stop), ==, 0);
+		pm_media_delete(&m);
+	}
+}
+
 /* big_stores -- PM_MEDIA_NT_MIN bytes and more are stored non-temporally
  * (at page granularity where stream.c can), small ones not; the bytes land
  * exactly where asked, whatever the alignment, and a neighbour is
@@ -422,6 +493,7 @@ int main(int argc, char **argv)
 	unit_add("/media/open-map", test_open_map);
 	unit_add("/media/page-flushes-gathered", test_page_flushes_gathered);
 	unit_add("/media/msync-skipped-in-ram", test_msync_skipped_in_ram);
+	unit_add("/media/prefault", test_prefault);
 	unit_add("/media/big-stores-page", test_big_stores_page);
 	unit_add("/media/big-stores-cache-line", test_big_stores_cache_line);
 	unit_add("/media/streamed-bytes-read-through-file", test_streamed_bytes_read_through_file);
