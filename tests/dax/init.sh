@@ -22,6 +22,8 @@ done
 log() { echo "dax-vm: $*"; }
 result() { echo "RESULT $*"; sync; poweroff -f; }
 die() { result "$mode FAILED $*"; }
+# tests/dax/run tells a kernel that never reached /init from a failure of ours
+log "init $mode"
 
 for m in libnvdimm nfit nd_btt nd_pmem device_dax dax_pmem crc16 mbcache jbd2 crc32c_generic ext4 fuse; do
 	insmod /lib/modules/$m.ko || die "insmod $m"
