@@ -430,7 +430,8 @@ int64_t pm_media_prefault(struct pm_media *m, const atomic_bool *stop)
 	if (!m->resident || m->emulate)
 		return 0;
 	/* holes stay holes: a read fault there would allocate the page */
-	while (!atomic_load(stop) && (off = lseek(m->fd, off, SEEK_DATA)) >= 0) {
+	while (!atomic_load(stop) && (off = lseek(m->fd, off, SEEK_DATA)) >= 0 &&
+	       (uint64_t)off < m->size) {
 		end = lseek(m->fd, off, SEEK_HOLE);
 		if (end < 0 || (uint64_t)end > m->size)
 			end = (off_t)m->size;

@@ -279,7 +279,8 @@ static bool mapped(const void *addr)
 
 /* prefault maps the pages that hold data, in a pool in RAM at either
  * granularity; holes stay holes (unmapped, and no block allocated); a
- * stop asked before it starts maps nothing; on a disk file nothing */
+ * stop asked before it starts maps nothing; data past the mapping is
+ * not walked; on a disk file nothing */
 static void test_prefault(void)
 {
 	static const char *grans[] = { "page", "cache_line" };
@@ -317,6 +318,10 @@ static void test_prefault(void)
 		}
 		g_assert_cmpint(fstat(fd, &st1), ==, 0);
 		g_assert_cmpint(st1.st_blocks, ==, st0.st_blocks);
+		/* data past the mapping's end (the file grew after the map):
+		 * the walk ends at the mapping's end, and returns */
+		g_assert_cmpint(pwrite(fd, buf, 4096, SIZE), ==, 4096);
+		g_assert_cmpint(pm_media_prefault(m, &stop), ==, 2 * UNIT_MiB);
 		pm_media_delete(&m);
 	}
 	g_unsetenv("PMEM2_FORCE_GRANULARITY");
