@@ -58,15 +58,22 @@ int64_t pm_alloc_blocks(struct pm_fs *fs, uint64_t goal, uint64_t want, uint64_t
 		pthread_mutex_unlock(&fs->alloc_lock);
 		return -ENOSPC;
 	}
-	i = (goal >= fs->sb.data_start && goal < fs->sb.data_start + n) ? goal - fs->sb.data_start
-									 : fs->cursor;
-	i = find_free(fs->bmap, i, n);
+	/* a file goes on where it ended; anything else takes the lowest free
+	 * blocks. Reusing what was freed before touching new space keeps the
+	 * pool's used span (the memory a pool file on tmpfs holds, the pages
+	 * the daemon has mapped) at its high-water mark of data: a rotating
+	 * cursor walked a file on tmpfs into allocating the whole pool, and
+	 * every first touch of a page there costs a fault and a cleared page
+	 * (README step 22) */
+	i = (goal >= fs->sb.data_start && goal < fs->sb.data_start + n) ? find_free(fs->bmap, goal - fs->sb.data_start, n)
+									 : n;
 	if (i == n)
-		i = find_free(fs->bmap, 0, n);
+		i = fs->low = find_free(fs->bmap, fs->low, n);
 	for (len = 0; len < want && i + len < n && !BIT_TEST(fs->bmap, i + len); len++)
 		BIT_SET(fs->bmap, i + len);
 	fs->free_blocks -= len;
-	fs->cursor = i + len;
+	if (i == fs->low)
+		fs->low = i + len;
 	pthread_mutex_unlock(&fs->alloc_lock);
 	*start = fs->sb.data_start + i;
 	return (int64_t)len;
@@ -79,6 +86,8 @@ void pm_alloc_free(struct pm_fs *fs, uint64_t start, uint64_t count)
 		if (BIT_TEST(fs->bmap, i)) {
 			BIT_CLR(fs->bmap, i);
 			fs->free_blocks++;
+			if (i < fs->low)
+				fs->low = i;
 		}
 	}
 	pthread_mutex_unlock(&fs->alloc_lock);

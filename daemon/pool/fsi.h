@@ -75,7 +75,7 @@ struct pm_fs {
 	pthread_mutex_t alloc_lock;
 	uint64_t *bmap;                 /* data blocks in use, bit per block */
 	uint64_t free_blocks;
-	uint64_t cursor;
+	uint64_t low;                   /* no block below it is free */
 	struct pm_counters ctr;         /* statistics (enum pm_fs_stat), per CPU */
 	pthread_mutex_t periodic_lock;
 	GHashTable *periodic_dirty;     /* inode numbers with data for the flusher */
@@ -133,8 +133,10 @@ int pm_alloc_reserve_bad(struct pm_fs *fs, uint64_t first, uint64_t last);
  * (0: none in use) */
 uint64_t pm_alloc_used_end(struct pm_fs *fs);
 void pm_alloc_fini(struct pm_fs *fs);
-/* pm_alloc_blocks -- up to want contiguous blocks near goal; returns the
- * count (> 0) and the first block in *start, or -ENOSPC */
+/* pm_alloc_blocks -- up to want contiguous blocks: at goal or the first
+ * free after it; without a goal (or none free after it) the lowest free
+ * blocks of the pool. Returns the count (> 0) and the first block in
+ * *start, or -ENOSPC */
 int64_t pm_alloc_blocks(struct pm_fs *fs, uint64_t goal, uint64_t want, uint64_t *start);
 void pm_alloc_free(struct pm_fs *fs, uint64_t start, uint64_t count);
 /* pm_alloc_contig -- exactly want contiguous blocks, or -ENOSPC */

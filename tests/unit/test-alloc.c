@@ -96,6 +96,44 @@ static void test_contiguous(void)
 	unit_pool_free(p);
 }
 
+/* lowest_first -- without a goal the lowest free blocks are taken, so
+ * what was freed is used again before new space is touched (a pool file
+ * on tmpfs then holds no more memory than its most data ever needed) */
+static void test_lowest_first(void)
+{
+	struct unit_pool *p = unit_pool_new(SMALL, 0);
+	struct pm_fs *fs = p->fs;
+	uint64_t a, b, c, d;
+
+	g_assert_cmpint(pm_alloc_blocks(fs, 0, 100, &a), ==, 100);
+	g_assert_cmpint(pm_alloc_blocks(fs, 0, 100, &b), ==, 100);
+	g_assert_cmpuint(b, ==, a + 100);
+	pm_alloc_free(fs, a + 10, 20);
+	/* a hole of 20 below: filled first, then the space after b */
+	g_assert_cmpint(pm_alloc_blocks(fs, 0, 50, &c), ==, 20);
+	g_assert_cmpuint(c, ==, a + 10);
+	g_assert_cmpint(pm_alloc_blocks(fs, 0, 50, &c), ==, 50);
+	g_assert_cmpuint(c, ==, b + 100);
+	/* a file goes on after its last block, past a lower hole */
+	pm_alloc_free(fs, a, 5);
+	g_assert_cmpint(pm_alloc_blocks(fs, c + 50, 8, &d), ==, 8);
+	g_assert_cmpuint(d, ==, c + 50);
+	/* and with its goal taken, at the first free block after it */
+	g_assert_cmpint(pm_alloc_blocks(fs, b, 8, &d), ==, 8);
+	g_assert_cmpuint(d, ==, c + 58);
+	/* freeing and allocating again, round after round, stays low */
+	for (int round = 0; round < 50; round++) {
+		int64_t n = pm_alloc_blocks(fs, 0, 64, &d);
+
+		g_assert_cmpint(n, ==, 5); /* [a, a + 5) is the lowest free run */
+		g_assert_cmpuint(d, ==, a);
+		pm_alloc_free(fs, d, (uint64_t)n);
+	}
+	g_assert_cmpint(pm_alloc_blocks(fs, 0, 3, &d), ==, 3);
+	g_assert_cmpuint(d, ==, a);
+	unit_pool_free(p);
+}
+
 static void test_never_twice(void)
 {
 	struct unit_pool *p = unit_pool_new(SMALL, 0);
@@ -273,6 +311,7 @@ int main(int argc, char **argv)
 	unit_add("/alloc/in-data-area", test_in_data_area);
 	unit_add("/alloc/contiguous", test_contiguous);
 	unit_add("/alloc/never-twice", test_never_twice);
+	unit_add("/alloc/lowest-first", test_lowest_first);
 	unit_add("/alloc/free-returns", test_free_returns);
 	unit_add("/alloc/contig", test_contig);
 	unit_add("/alloc/mark", test_mark);
