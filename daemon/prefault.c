@@ -7,7 +7,9 @@
  * each: a 1 GiB file read just after a mount went at 1.5 GB/s, the next
  * read of it at 2.6 (README step 21). This thread takes those faults at
  * once after the mount, on a CPU that has nothing else to do
- * (SCHED_IDLE), as libpmemobj's prefault at open does. It maps pages, it
+ * (SCHED_IDLE), as libpmemobj's prefault at open does, and reads a byte
+ * of each page (pm_media_prefault: under PVM a first access costs an exit
+ * to the host even where the page is mapped). It maps pages, it
  * allocates none: holes are skipped, and on a pool whose pages are not
  * memory (a file on a disk) it does nothing. */
 #include <errno.h>
