@@ -59,14 +59,13 @@ int64_t pm_alloc_blocks(struct pm_fs *fs, uint64_t goal, uint64_t want, uint64_t
 		return -ENOSPC;
 	}
 	/* a file goes on where it ended; anything else takes the lowest free
-	 * blocks. Reusing what was freed before touching new space keeps the
-	 * pool's used span (the memory a pool file on tmpfs holds, the pages
-	 * the daemon has mapped) at its high-water mark of data: a rotating
-	 * cursor walked a file on tmpfs into allocating the whole pool, and
-	 * every first touch of a page there costs a fault and a cleared page
-	 * (README step 22) */
-	i = (goal >= fs->sb.data_start && goal < fs->sb.data_start + n) ? find_free(fs->bmap, goal - fs->sb.data_start, n)
-									 : n;
+	 * blocks, so that what was freed is used again before space never
+	 * written since mkfs: a rotating cursor walked through all of that,
+	 * and a pool page's first touch costs a fault and, on tmpfs, a
+	 * cleared page (README step 22) */
+	i = n;
+	if (goal >= fs->sb.data_start && goal < fs->sb.data_start + n)
+		i = find_free(fs->bmap, goal - fs->sb.data_start, n);
 	if (i == n)
 		i = fs->low = find_free(fs->bmap, fs->low, n);
 	for (len = 0; len < want && i + len < n && !BIT_TEST(fs->bmap, i + len); len++)

@@ -97,8 +97,7 @@ static void test_contiguous(void)
 }
 
 /* lowest_first -- without a goal the lowest free blocks are taken, so
- * what was freed is used again before new space is touched (a pool file
- * on tmpfs then holds no more memory than its most data ever needed) */
+ * what was freed is used again before space never written is touched */
 static void test_lowest_first(void)
 {
 	struct unit_pool *p = unit_pool_new(SMALL, 0);
